@@ -1,0 +1,1 @@
+"""PyCOMPSs import paths, served by superscalar (aliases of runtime.api only)."""

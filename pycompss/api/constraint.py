@@ -1,0 +1,1 @@
+from runtime.api.constraint import constraint  # noqa: F401

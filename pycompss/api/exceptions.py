@@ -1,0 +1,1 @@
+from runtime.api.exceptions import COMPSsException  # noqa: F401

@@ -1,0 +1,1 @@
+from runtime.api.on_failure import on_failure  # noqa: F401

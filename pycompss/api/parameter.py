@@ -1,0 +1,1 @@
+from runtime.api.parameter import *  # noqa: F401,F403

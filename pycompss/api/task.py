@@ -1,0 +1,1 @@
+from runtime.api.task import task  # noqa: F401

@@ -1,0 +1,258 @@
+"""The synchronisation and data API (pycompss.api.api)."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+
+from ..core.params import Direction
+from ..master.calls import MasterValue
+from ..master.session import current_session
+from ..transport.payload import deserialize
+from .exceptions import COMPSsException, RemoteTraceback, TaskFailedError
+from .future import Future
+
+
+# ---- values -------------------------------------------------------------------------------
+def compss_wait_on(*values, **_options):
+    """Wait for futures / tracked objects (also inside lists, tuples, dicts) and return values."""
+    session = current_session()
+    keys: dict[str, None] = {}
+    for value in values:
+        _collect_keys(session, value, keys)
+    resolved = _fetch(session, list(keys)) if keys else {}
+    results = [_rebuild(session, value, resolved) for value in values]
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def _datum_of(session, value) -> int | None:
+    if type(value) is Future:
+        return value.datum_id
+    tracked = session.tracked.get(id(value))
+    if tracked is not None and tracked[0] is value:
+        return tracked[1]
+    return None
+
+
+def _collect_keys(session, value, keys: dict) -> None:
+    datum_id = _datum_of(session, value)
+    if datum_id is not None:
+        key = session.registry.current_key(datum_id) if session.registry.exists(datum_id) else None
+        if key is None:
+            raise TaskFailedError(f"{value!r} was deleted (compss_delete_object) and cannot be "
+                                  f"waited on")
+        keys[key] = None
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _collect_keys(session, item, keys)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_keys(session, item, keys)
+
+
+def _fetch(session, keys: list) -> dict:
+    waiter = session.wait_keys(keys)
+    for key in keys:
+        if key in waiter.failures:
+            raise_failure(waiter.failures[key])
+    return {key: deserialize(value.frames) for key, value in waiter.values.items()}
+
+
+def _rebuild(session, value, resolved: dict):
+    datum_id = _datum_of(session, value)
+    if datum_id is not None:
+        result = resolved[session.registry.current_key(datum_id)]
+        if type(value) is not Future:
+            # The object is synchronised: the caller uses the returned value from now on.
+            del session.tracked[id(value)]
+            key = session.registry.forget(datum_id)
+            if key is not None:
+                session.release_key(key)
+        return result
+    if isinstance(value, list):
+        return [_rebuild(session, item, resolved) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_rebuild(session, item, resolved) for item in value)
+    if isinstance(value, dict):
+        return {key: _rebuild(session, item, resolved) for key, item in value.items()}
+    return value
+
+
+def raise_failure(failure) -> None:
+    """Re-raise a task's failure as its original exception, with the remote traceback."""
+    if isinstance(failure, str):
+        raise TaskFailedError(failure)
+    payload = failure.payload
+    where = f"task '{failure.task_name}'"
+    if failure.root_task_id != failure.task_id:
+        where += " (cancelled: it needed the output of a failed task)"
+    if isinstance(payload, tuple) and payload[0]:
+        frames, traceback_text = payload
+        try:
+            exception = deserialize(frames)
+        except Exception:
+            exception = None
+        if isinstance(exception, BaseException):
+            raise exception from RemoteTraceback(f"{where} failed:\n{traceback_text}")
+    if isinstance(payload, tuple):
+        raise TaskFailedError(f"{where} failed: {failure.message}\n{payload[1]}")
+    if isinstance(payload, BaseException):
+        raise payload
+    raise TaskFailedError(f"{where} failed: {failure.message}")
+
+
+# ---- files and directories ------------------------------------------------------------------
+def compss_wait_on_file(*paths):
+    session = current_session()
+    for path in paths:
+        _sync_path(session, path)
+    return paths[0] if len(paths) == 1 else paths
+
+
+compss_wait_on_directory = compss_wait_on_file
+
+
+def _sync_path(session, path) -> str:
+    """Bring the newest version of a file/directory the runtime tracks to the user's path."""
+    absolute = os.path.abspath(os.fspath(path))
+    datum_id = session.files.get(absolute)
+    if datum_id is None:
+        return absolute
+    key = session.registry.current_key(datum_id)
+    if key is None:
+        return absolute
+    waiter = session.wait_keys([key])
+    if key in waiter.failures:
+        raise_failure(waiter.failures[key])
+    value = waiter.values[key]
+    if value.path == absolute:
+        return absolute          # already the user's own file
+    _materialize(value, absolute)
+    session.backend.store.put(key, MasterValue(value.kind, None, absolute))
+    return absolute
+
+
+def _materialize(value: MasterValue, target: str) -> None:
+    parent = os.path.dirname(target)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    if value.kind == "file":
+        if value.path is not None:
+            shutil.copyfile(value.path, target)
+        else:
+            with open(target, "wb") as handle:
+                handle.write(memoryview(value.frames[0]))
+        return
+    if os.path.isdir(target):
+        shutil.rmtree(target)
+    if value.path is not None:
+        shutil.copytree(value.path, target)
+    else:
+        with tarfile.open(fileobj=io.BytesIO(bytes(value.frames[0])), mode="r") as archive:
+            archive.extractall(target, filter="data")
+
+
+def compss_open(path, mode: str = "r"):
+    session = current_session()
+    absolute = _sync_path(session, path)
+    if any(flag in mode for flag in "wa+x"):
+        # The application writes a new version: later tasks must read what it writes.
+        datum_id = session.files.get(absolute)
+        if datum_id is not None:
+            access = session.registry.access(datum_id, Direction.OUT)
+            kind = session.datum_kinds.get(datum_id, "file")
+            session.add_master_value(access.write_key, MasterValue(kind, None, absolute), 0)
+    return open(absolute, mode)
+
+
+def compss_delete_file(*paths) -> bool:
+    session = current_session()
+    for path in paths:
+        absolute = os.path.abspath(os.fspath(path))
+        datum_id = session.files.pop(absolute, None)
+        if datum_id is not None:
+            session.barrier()     # tasks that still read or write it must finish first
+            key = session.registry.forget(datum_id)
+            if key is not None:
+                session.release_key(key)
+        if os.path.isdir(absolute):
+            shutil.rmtree(absolute, ignore_errors=True)
+        elif os.path.exists(absolute):
+            os.remove(absolute)
+    return True
+
+
+def compss_file_exists(*paths):
+    session = current_session()
+    results = [os.path.abspath(os.fspath(p)) in session.files or os.path.exists(p) for p in paths]
+    return results[0] if len(results) == 1 else results
+
+
+def compss_delete_object(*objects) -> bool:
+    session = current_session()
+    for obj in objects:
+        datum_id = _datum_of(session, obj)
+        if datum_id is None:
+            continue
+        if type(obj) is not Future:
+            del session.tracked[id(obj)]
+        key = session.registry.forget(datum_id)
+        if key is not None:
+            session.release_key(key)
+    return True
+
+
+# ---- barriers and groups ---------------------------------------------------------------------
+def compss_barrier(no_more_tasks: bool = False) -> None:
+    current_session().barrier()
+
+
+def compss_barrier_group(group_name: str) -> None:
+    session = current_session()
+    session.barrier(group_name)
+    failure = session.group_failure(group_name)
+    if failure is not None:
+        raise_failure(failure)
+
+
+def compss_cancel_group(group_name: str) -> None:
+    current_session().cancel_group(group_name)
+
+
+class TaskGroup:
+    """`with TaskGroup("name"):` tasks called inside belong to the group."""
+
+    def __init__(self, group_name: str, implicit_barrier: bool = True):
+        self.group_name = group_name
+        self.implicit_barrier = implicit_barrier
+
+    def __enter__(self):
+        current_session().group_stack.append(self.group_name)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        session = current_session()
+        session.group_stack.pop()
+        if self.implicit_barrier and exc_type is None:
+            compss_barrier_group(self.group_name)
+        return False
+
+
+def compss_get_number_of_resources() -> int:
+    return current_session().number_of_resources()
+
+
+def compss_start(*_args, **_kwargs) -> None:
+    """Sessions start by themselves (runcompss, or the first task call)."""
+
+
+def compss_stop(*_args, **_kwargs) -> None:
+    from .lifecycle import finish_session
+    finish_session()
+
+
+__all__ = ["compss_wait_on", "compss_wait_on_file", "compss_wait_on_directory", "compss_open",
+           "compss_delete_file", "compss_file_exists", "compss_delete_object", "compss_barrier",
+           "compss_barrier_group", "compss_cancel_group", "TaskGroup",
+           "compss_get_number_of_resources", "compss_start", "compss_stop", "COMPSsException"]

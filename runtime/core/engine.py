@@ -1,0 +1,325 @@
+"""The master's state machine: events in, instructions out, no I/O.
+
+    application thread           I/O shell (runtime.master.loop)          workers
+    ------------------           -------------------------------          -------
+    TaskRecord  ──submit──►  Engine.submit() ──► [Dispatch, ...] ──send──►  run
+                             Engine.task_done() ◄────────────── DONE ◄───┘
+                             Engine.task_failed()
+    wait_on(key) ─request──► Engine.request_value() ──► [FetchValue | ValueAtMaster | ValueFailed]
+
+Invariants:
+- a version key is in `versions` from the submission of its producer (or from the application
+  handing its value) until nobody references it and no pending task reads it;
+- a task is in `tasks` from submission until it is finished;
+- `TaskRecord.waiting_on` equals the number of its producers not yet DONE.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from .placement import Placement, UnsatisfiableRequirements
+from .records import (MASTER, CancelRunning, DeleteVersions, Dispatch, FetchValue,
+                      QuiescenceReached, TaskFailure, TaskRecord, ValueAtMaster, ValueFailed,
+                      VersionState, WorkerSlots)
+from .states import FINISHED, TaskState, check_transition
+
+
+class _Group:
+    __slots__ = ("live", "failure", "waiters")
+
+    def __init__(self) -> None:
+        self.live: set[int] = set()
+        self.failure: TaskFailure | None = None    # the COMPSsException that cancelled it
+        self.waiters: list = []
+
+
+class Engine:
+    def __init__(self) -> None:
+        self.tasks: dict[int, TaskRecord] = {}
+        self.versions: dict[str, VersionState] = {}
+        self.placement = Placement()
+        self.groups: dict[str, _Group] = {}
+        self.failures: list[TaskFailure] = []        # root failures, in order, for the exit code
+        self.completed = 0
+        self._barrier_waiters: list = []
+        self._observers: list = []
+
+    # ---- observers (graph, traces, monitor, provenance subscribe here) -------------------
+    def subscribe(self, observer) -> None:
+        """`observer(task, old_state, new_state, cause)` is called on every transition."""
+        self._observers.append(observer)
+
+    def _move(self, task: TaskRecord, new: TaskState, cause: str) -> None:
+        check_transition(task.name, task.history, task.state, new)
+        old = task.state
+        task.state = new
+        task.history.append((new, cause))
+        for observer in self._observers:
+            observer(task, old, new, cause)
+
+    # ---- application side -----------------------------------------------------------------
+    def add_master_value(self, key: str, nbytes: int) -> None:
+        """The application holds this version's value (an object it passed, a file on its disk)."""
+        self.versions[key] = VersionState(key, None, {MASTER}, nbytes)
+
+    def submit(self, task: TaskRecord) -> list:
+        task.history.append((TaskState.WAITING, "submitted"))
+        self.tasks[task.task_id] = task
+        if task.group is not None:
+            self.groups.setdefault(task.group, _Group()).live.add(task.task_id)
+        inherited: TaskFailure | None = None
+        for key in task.reads:
+            version = self._version_for_read(task, key)
+            version.pending_readers += 1
+            if version.failure is not None:
+                inherited = inherited or version.failure
+            elif version.producer is not None:
+                task.waiting_on += 1
+                version.producer.successors.append(task)
+        for key in task.writes:
+            self.versions[key] = VersionState(key, task)
+        instructions: list = []
+        if inherited is not None:
+            self._cancel(task, inherited, f"input from failed task {inherited.task_name}",
+                         instructions)
+        elif task.waiting_on == 0:
+            self._make_ready(task, "no pending inputs", instructions)
+            self._schedule(instructions)
+        return instructions
+
+    def _version_for_read(self, task: TaskRecord, key: str) -> VersionState:
+        version = self.versions.get(key)
+        if version is None:
+            raise KeyError(f"task {task.name}: reads {key}, which no task produces and the "
+                           f"application never provided (deleted?)")
+        return version
+
+    def release(self, key: str) -> list:
+        """The application dropped its reference to this version (future collected, deleted)."""
+        version = self.versions.get(key)
+        if version is None:
+            return []
+        version.referenced = False
+        instructions: list = []
+        self._collect(version, instructions)
+        return instructions
+
+    def request_value(self, key: str, waiter) -> list:
+        version = self.versions.get(key)
+        if version is None:
+            raise KeyError(f"no value {key} is known to the runtime (deleted?)")
+        if version.failure is not None:
+            return [ValueFailed(key, version.failure, (waiter,))]
+        if version.producer is not None:
+            if version.waiters is None:
+                version.waiters = []
+            version.waiters.append(waiter)
+            return []
+        if MASTER in version.locations:
+            return [ValueAtMaster(key, (waiter,))]
+        if version.waiters is None:
+            version.waiters = []
+        version.waiters.append(waiter)
+        return [FetchValue(key, tuple(version.locations))]
+
+    def value_arrived(self, key: str) -> list:
+        """The shell brought `key` into the master's store."""
+        version = self.versions.get(key)
+        if version is None:
+            return []
+        version.locations.add(MASTER)
+        waiters, version.waiters = tuple(version.waiters or ()), None
+        return [ValueAtMaster(key, waiters)] if waiters else []
+
+    def request_barrier(self, waiter, group: str | None = None) -> list:
+        if group is None:
+            if not self.tasks:
+                return [QuiescenceReached(None, (waiter,))]
+            self._barrier_waiters.append(waiter)
+            return []
+        state = self.groups.get(group)
+        if state is None or not state.live:
+            return [QuiescenceReached(group, (waiter,))]
+        state.waiters.append(waiter)
+        return []
+
+    def cancel_group(self, group: str, cause: str) -> list:
+        state = self.groups.get(group)
+        instructions: list = []
+        if state is None:
+            return instructions
+        failure = state.failure or TaskFailure(0, f"group {group}", None, 0, cause)
+        for task_id in sorted(state.live):
+            task = self.tasks.get(task_id)
+            if task is not None and task.state not in FINISHED:
+                self._cancel(task, failure, cause, instructions)
+        return instructions
+
+    # ---- worker side ------------------------------------------------------------------------
+    def add_worker(self, worker: WorkerSlots) -> list:
+        self.placement.add_worker(worker)
+        instructions: list = []
+        self._schedule(instructions)
+        return instructions
+
+    def task_done(self, task_id: int, output_sizes: dict, duration: float = 0.0) -> list:
+        task = self.tasks.get(task_id)
+        instructions: list = []
+        if task is None or task.state is not TaskState.RUNNING:
+            return instructions          # a late reply for a cancelled task
+        self.placement.release(task, duration)
+        self._move(task, TaskState.DONE, f"finished on {task.worker}")
+        self.completed += 1
+        for key in task.writes:
+            version = self.versions.get(key)
+            if version is None:
+                continue
+            version.producer = None
+            version.locations.add(task.worker)
+            version.nbytes = output_sizes.get(key, 0)
+            if version.waiters:
+                instructions.append(FetchValue(key, (task.worker,)))
+            self._collect(version, instructions)
+        for successor in task.successors:
+            successor.waiting_on -= 1
+            if successor.waiting_on == 0 and successor.state is TaskState.WAITING:
+                self._make_ready(successor, f"inputs from {task.name} ready", instructions)
+        self._finish(task, instructions)
+        self._schedule(instructions)
+        return instructions
+
+    def task_failed(self, task_id: int, payload: object, message: str,
+                    is_group_exception: bool = False) -> list:
+        task = self.tasks.get(task_id)
+        instructions: list = []
+        if task is None or task.state is not TaskState.RUNNING:
+            return instructions
+        self.placement.release(task, 0.0)
+        failure = TaskFailure(task.task_id, task.name, payload, task.task_id, message)
+        self.failures.append(failure)
+        self._fail_outputs(task, failure, TaskState.FAILED, message, instructions)
+        if is_group_exception and task.group is not None:
+            group = self.groups[task.group]
+            group.failure = failure
+            instructions += self.cancel_group(task.group, f"COMPSsException in {task.name}")
+        self._schedule(instructions)
+        return instructions
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _make_ready(self, task: TaskRecord, cause: str, instructions: list) -> None:
+        self._move(task, TaskState.READY, cause)
+        try:
+            self.placement.enqueue(task)
+        except UnsatisfiableRequirements as error:
+            failure = TaskFailure(task.task_id, task.name, error, task.task_id, str(error))
+            self.failures.append(failure)
+            self._fail_outputs(task, failure, TaskState.CANCELLED, str(error), instructions)
+
+    def _schedule(self, instructions: list) -> None:
+        for task, worker in self.placement.place(self.versions):
+            self._move(task, TaskState.RUNNING, f"placed on {worker.worker_id}")
+            task.worker = worker.worker_id
+            sources = []
+            for key in task.reads:
+                locations = self.versions[key].locations
+                if worker.worker_id not in locations:
+                    sources.append((key, tuple(locations)))
+            instructions.append(Dispatch(worker.worker_id, task, tuple(sources)))
+
+    def _cancel(self, task: TaskRecord, failure: TaskFailure, cause: str,
+                instructions: list) -> None:
+        if task.state is TaskState.RUNNING:
+            instructions.append(CancelRunning(task.worker, task.task_id))
+            self.placement.release(task, 0.0)
+        elif task.state is TaskState.READY:
+            self.placement.discard(task)
+        inherited = TaskFailure(task.task_id, task.name, failure.payload, failure.root_task_id,
+                                failure.message)
+        self._fail_outputs(task, inherited, TaskState.CANCELLED, cause, instructions)
+
+    def _fail_outputs(self, task: TaskRecord, failure: TaskFailure, state: TaskState,
+                      cause: str, instructions: list) -> None:
+        """Mark the task finished without outputs and cancel everything downstream of it."""
+        self._move(task, state, cause)
+        task.error = failure
+        for key in task.writes:
+            version = self.versions.get(key)
+            if version is None:
+                continue
+            version.producer = None
+            version.failure = failure
+            if version.waiters:
+                instructions.append(ValueFailed(key, failure, tuple(version.waiters)))
+                version.waiters = None
+        for successor in task.successors:
+            if successor.state not in FINISHED:
+                self._cancel(successor, failure, f"input from failed task {task.name}",
+                             instructions)
+        self._finish(task, instructions)
+
+    def _finish(self, task: TaskRecord, instructions: list) -> None:
+        """Drop a finished task's record and release what it read."""
+        del self.tasks[task.task_id]
+        task.successors = []
+        task.payload = None
+        for key in task.reads:
+            version = self.versions.get(key)
+            if version is not None:
+                version.pending_readers -= 1
+                self._collect(version, instructions)
+        if task.group is not None:
+            group = self.groups[task.group]
+            group.live.discard(task.task_id)
+            if not group.live and group.waiters:
+                instructions.append(QuiescenceReached(task.group, tuple(group.waiters)))
+                group.waiters = []
+        if not self.tasks and self._barrier_waiters:
+            instructions.append(QuiescenceReached(None, tuple(self._barrier_waiters)))
+            self._barrier_waiters = []
+
+    def _collect(self, version: VersionState, instructions: list) -> None:
+        if version.referenced or version.pending_readers or version.producer is not None:
+            return
+        if version.waiters:
+            return
+        del self.versions[version.key]
+        for location in version.locations:
+            if location != MASTER:
+                instructions.append(DeleteVersions(location, (version.key,)))
+
+    def worker_lost(self, worker_id: str, message: str) -> list:
+        """A worker died: its running tasks fail (retry elsewhere comes with on_failure), its
+        data is gone, and if no worker is left every live task fails instead of hanging."""
+        instructions: list = []
+        worker = self.placement.workers.get(worker_id)
+        if worker is None or not worker.alive:
+            return instructions
+        worker.alive = False
+        for task_id in sorted(worker.running):
+            task = self.tasks.get(task_id)
+            if task is not None and task.state is TaskState.RUNNING:
+                instructions += self.task_failed(task_id, None, f"RuntimeError: {message}")
+        for version in self.versions.values():
+            version.locations.discard(worker_id)
+        if not any(w.alive for w in self.placement.workers.values()):
+            instructions += self.abort(f"no worker is left: {message}")
+        return instructions
+
+    def abort(self, message: str) -> list:
+        """Fail every task that has not finished (the run cannot go on)."""
+        instructions: list = []
+        failure = TaskFailure(0, "runtime", None, 0, message)
+        if not self.failures:
+            self.failures.append(failure)
+        for task in sorted(self.tasks.values(), key=lambda t: t.task_id):
+            if task.state not in FINISHED:
+                self._cancel(task, failure, message, instructions)
+        return instructions
+
+    def story(self, task_id: int) -> list:
+        task = self.tasks.get(task_id)
+        return list(task.history) if task else []
+
+    @property
+    def live_task_count(self) -> int:
+        return len(self.tasks)

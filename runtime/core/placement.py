@@ -1,0 +1,159 @@
+"""Where a ready task runs: a free slot that satisfies its constraints, nearest its data.
+
+Ready tasks wait in FIFO queues, one per distinct Requirements, priority queues first. A task is
+placed on the worker that fits it now and already holds most of its input bytes (ties: the
+emptiest worker). When tasks are short, a worker is given up to twice its computing units so
+the next task is already there when one finishes (the worker still runs only as many at once as
+it has units); for long tasks that would only delay them behind a busy worker, so it is off.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from .records import Requirements, TaskRecord, WorkerSlots
+
+SHORT_TASK_SECONDS = 0.05
+_DURATION_SMOOTHING = 0.1
+
+
+class UnsatisfiableRequirements(ValueError):
+    pass
+
+
+def describe(requirements: Requirements) -> str:
+    parts = [f"computing_units={requirements.computing_units}"]
+    if requirements.memory_gb:
+        parts.append(f"memory_size={requirements.memory_gb:g}")
+    if requirements.gpus:
+        parts.append(f"processors=[GPU x{requirements.gpus}]")
+    for name in ("architecture", "processor_name", "operating_system"):
+        value = getattr(requirements, name)
+        if value:
+            parts.append(f"{name}={value!r}")
+    if requirements.software:
+        parts.append(f"app_software={list(requirements.software)}")
+    if requirements.local_only:
+        parts.append("is_local=True")
+    return ", ".join(parts)
+
+
+def can_ever_fit(worker: WorkerSlots, need: Requirements) -> bool:
+    if worker.accepts_anything:
+        return True
+    return (need.computing_units <= worker.computing_units
+            and (not need.memory_gb or not worker.memory_gb or need.memory_gb <= worker.memory_gb)
+            and need.gpus <= worker.gpus
+            and _matches(need.architecture, worker.architecture)
+            and _matches(need.processor_name, worker.processor_name)
+            and _matches(need.operating_system, worker.operating_system)
+            and set(need.software) <= set(worker.software)
+            and (worker.is_local or not need.local_only))
+
+
+def _matches(wanted: str | None, offered: str | None) -> bool:
+    return not wanted or wanted == "[unassigned]" or (offered or "").lower() == wanted.lower()
+
+
+class Placement:
+    def __init__(self) -> None:
+        self.workers: dict[str, WorkerSlots] = {}
+        self.declared: list[WorkerSlots] = []     # nodes expected to join (from resources.xml)
+        self._queues: dict[Requirements, deque] = {}
+        self._priority_queues: dict[Requirements, deque] = {}
+        self.mean_duration = 1.0                  # pessimistic until tasks report
+
+    def declare(self, nodes: list[WorkerSlots]) -> None:
+        self.declared = list(nodes)
+
+    def add_worker(self, worker: WorkerSlots) -> None:
+        worker.free_units = worker.computing_units
+        worker.free_memory_gb = worker.memory_gb
+        worker.free_gpus = worker.gpus
+        self.workers[worker.worker_id] = worker
+
+    def enqueue(self, task: TaskRecord) -> None:
+        need = task.requirements
+        pool = self.declared or list(self.workers.values())
+        if pool and not any(can_ever_fit(worker, need) for worker in pool):
+            largest = max(pool, key=lambda w: (w.computing_units, w.memory_gb))
+            raise UnsatisfiableRequirements(
+                f"task {task.name}: @constraint({describe(need)}) can never be met; the largest "
+                f"resource is node '{largest.node_name}' with computing_units="
+                f"{largest.computing_units}, memory_size={largest.memory_gb:g} GB, "
+                f"gpus={largest.gpus}")
+        queues = self._priority_queues if task.priority else self._queues
+        queue = queues.get(need)
+        if queue is None:
+            queue = queues[need] = deque()
+        queue.append(task)
+
+    def discard(self, task: TaskRecord) -> None:
+        queues = self._priority_queues if task.priority else self._queues
+        queue = queues.get(task.requirements)
+        if queue is not None and task in queue:
+            queue.remove(task)
+
+    def release(self, task: TaskRecord, duration: float) -> None:
+        worker = self.workers.get(task.worker)
+        if worker is None:
+            return
+        need = task.requirements
+        worker.running.discard(task.task_id)
+        worker.free_units += need.computing_units
+        worker.free_memory_gb += need.memory_gb
+        worker.free_gpus += need.gpus
+        if duration:
+            self.mean_duration += _DURATION_SMOOTHING * (duration - self.mean_duration)
+
+    def place(self, versions: dict):
+        """Yield (task, worker) pairs until no ready task fits any worker now."""
+        if not self.workers:
+            return
+        allowance_factor = 1 if self.mean_duration < SHORT_TASK_SECONDS else 0
+        for queues in (self._priority_queues, self._queues):
+            for need, queue in queues.items():
+                while queue:
+                    candidates = [w for w in self.workers.values()
+                                  if self._fits_now(w, need, allowance_factor)]
+                    if not candidates:
+                        break
+                    task = queue.popleft()
+                    worker = self._best(candidates, task, versions)
+                    self._take(worker, task)
+                    yield task, worker
+
+    @staticmethod
+    def _fits_now(worker: WorkerSlots, need: Requirements, allowance_factor: int) -> bool:
+        if not worker.alive or not can_ever_fit(worker, need):
+            return False
+        allowance = worker.computing_units * allowance_factor
+        if worker.accepts_anything:
+            return True
+        return (worker.free_units - need.computing_units >= -allowance
+                and worker.free_gpus >= need.gpus
+                and (not need.memory_gb or worker.free_memory_gb >= need.memory_gb))
+
+    @staticmethod
+    def _best(candidates: list, task: TaskRecord, versions: dict) -> WorkerSlots:
+        if len(candidates) == 1:
+            return candidates[0]
+        local_bytes = dict.fromkeys((w.worker_id for w in candidates), 0)
+        for key in task.reads:
+            version = versions.get(key)
+            if version is None:
+                continue
+            for location in version.locations:
+                if location in local_bytes:
+                    local_bytes[location] += version.nbytes + 1
+        return max(candidates, key=lambda w: (local_bytes[w.worker_id], w.free_units))
+
+    @staticmethod
+    def _take(worker: WorkerSlots, task: TaskRecord) -> None:
+        need = task.requirements
+        worker.running.add(task.task_id)
+        worker.free_units -= need.computing_units
+        worker.free_memory_gb -= need.memory_gb
+        worker.free_gpus -= need.gpus
+
+    def queued_count(self) -> int:
+        return sum(map(len, self._queues.values())) + sum(map(len, self._priority_queues.values()))

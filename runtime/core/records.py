@@ -1,0 +1,142 @@
+"""The engine's typed records: tasks, versions, workers, and the instructions it emits.
+
+Kept deliberately small: at 10^6 tasks every slot of TaskRecord costs ~10^6 pointers, and a
+record is dropped the moment its task is finished and nothing waits on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .states import TaskState
+
+MASTER = "master"   # the location name of data held by the application process
+
+
+@dataclass(frozen=True, slots=True)
+class Requirements:
+    """What a task needs from the node that runs it (from @constraint)."""
+
+    computing_units: int = 1
+    memory_gb: float = 0.0
+    gpus: int = 0
+    architecture: str | None = None
+    processor_name: str | None = None
+    operating_system: str | None = None
+    software: tuple[str, ...] = ()
+    local_only: bool = False
+
+
+DEFAULT_REQUIREMENTS = Requirements()
+
+
+@dataclass(slots=True, eq=False)
+class TaskRecord:
+    task_id: int
+    name: str
+    reads: tuple[str, ...]              # version keys this task reads (deduplicated)
+    writes: tuple[str, ...]             # version keys this task creates
+    payload: object                     # opaque to the engine: what the shell sends the worker
+    requirements: Requirements = DEFAULT_REQUIREMENTS
+    priority: bool = False
+    group: str | None = None
+    state: TaskState = TaskState.WAITING
+    waiting_on: int = 0                 # unfinished producers of `reads`
+    successors: list = field(default_factory=list)
+    worker: str | None = None
+    history: list = field(default_factory=list)   # [(state, cause)]; the task's story
+    error: object = None                # for FAILED/CANCELLED: the root TaskFailure
+
+
+@dataclass(slots=True)
+class TaskFailure:
+    """Why a task did not produce its outputs. `root` is the task whose own code failed."""
+
+    task_id: int
+    task_name: str
+    payload: object                     # the serialized exception, as the shell received it
+    root_task_id: int
+    message: str
+
+
+@dataclass(slots=True, eq=False)
+class VersionState:
+    key: str
+    producer: TaskRecord | None         # None once produced (or for application values)
+    locations: set = field(default_factory=set)    # worker ids and/or MASTER
+    nbytes: int = 0
+    pending_readers: int = 0            # submitted tasks that read it and are not finished
+    referenced: bool = True             # the application still holds this version (a future, an object)
+    failure: TaskFailure | None = None
+    waiters: list | None = None         # opaque tokens of application threads waiting for it
+
+
+@dataclass(slots=True, eq=False)
+class WorkerSlots:
+    worker_id: str
+    node_name: str
+    computing_units: int
+    memory_gb: float
+    gpus: int = 0
+    architecture: str | None = None
+    processor_name: str | None = None
+    operating_system: str | None = None
+    software: tuple[str, ...] = ()
+    is_local: bool = True
+    free_units: int = 0                 # may go below 0 by the prefetch allowance
+    free_memory_gb: float = 0.0
+    free_gpus: int = 0
+    running: set = field(default_factory=set)       # task ids placed here and not finished
+    alive: bool = True
+    accepts_anything: bool = False      # the sequential backend: constraints do not apply
+
+
+# ---- instructions the shell carries out ---------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    worker_id: str
+    task: TaskRecord
+    sources: tuple                      # ((key, (location, ...)), ...) for inputs not on the worker
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteVersions:
+    location: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchValue:
+    """Bring a version's value to the master for the application (compss_wait_on, sync)."""
+
+    key: str
+    locations: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ValueFailed:
+    key: str
+    failure: TaskFailure
+    waiters: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class ValueAtMaster:
+    """The value is already in the master's store: hand it to the waiters."""
+
+    key: str
+    waiters: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRunning:
+    worker_id: str
+    task_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuiescenceReached:
+    """No live task remains in the scope (None: the whole run; else a group name)."""
+
+    group: str | None
+    waiters: tuple

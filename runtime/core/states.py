@@ -1,0 +1,43 @@
+"""Task life cycle as data: the legal moves are a table, anything else is a bug that says so.
+
+    WAITING --inputs produced--> READY --placed--> RUNNING --ok--> DONE
+       |                           |                  |---error--> FAILED --retry--> READY
+       +------predecessor failed / group cancelled----+---lost worker---> READY
+                              CANCELLED
+"""
+from __future__ import annotations
+
+import enum
+
+
+class TaskState(enum.Enum):
+    WAITING = "WAITING"
+    READY = "READY"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+W, R, X, D, F, C = (TaskState.WAITING, TaskState.READY, TaskState.RUNNING, TaskState.DONE,
+                    TaskState.FAILED, TaskState.CANCELLED)
+
+LEGAL_TRANSITIONS = frozenset({
+    (W, R), (R, X), (X, D), (X, F),
+    (W, C), (R, C), (X, C),          # a failed predecessor, a cancelled group
+    (X, R),                          # the worker running it was lost: run it elsewhere
+    (F, R),                          # retry after a failure
+})
+
+FINISHED = frozenset({D, F, C})
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+def check_transition(task_name: str, history: list, old: TaskState, new: TaskState) -> None:
+    if (old, new) not in LEGAL_TRANSITIONS:
+        story = "; ".join(f"{state.value} ({cause})" for state, cause in history)
+        raise IllegalTransition(f"task {task_name}: illegal move {old.value} -> {new.value}; "
+                                f"story: {story}")

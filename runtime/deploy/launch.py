@@ -1,0 +1,79 @@
+"""Starting worker processes: on this machine as a subprocess, on another over ssh.
+
+    master ──spawn/ssh──► python -m runtime.worker.main --master tcp://HOST:PORT ...
+The run key travels in the environment (local) or on the ssh session's stdin (remote), never
+on a command line. srun (the Slurm issue) plugs in here as one more way to build the command.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from ..resources import ComputeNode
+from ..transport.auth import RUN_KEY_ENV
+
+
+@dataclass(slots=True)
+class WorkerLaunch:
+    worker_id: str
+    node: ComputeNode
+    master_address: str
+    work_dir: str
+    jobs_dir: str | None
+    log_path: str
+    computing_units: int
+    pythonpath: list
+    python: str | None = None
+    log_level: str = "WARNING"
+    advertise_host: str = "127.0.0.1"
+    bind_host: str = "127.0.0.1"
+
+
+def _worker_arguments(launch: WorkerLaunch) -> list[str]:
+    arguments = ["-m", "runtime.worker.main", "--master", launch.master_address,
+                 "--worker-id", launch.worker_id, "--node-name", launch.node.name,
+                 "--computing-units", str(launch.computing_units),
+                 "--work-dir", launch.work_dir, "--bind-host", launch.bind_host,
+                 "--advertise-host", launch.advertise_host, "--log-level", launch.log_level]
+    if launch.jobs_dir:
+        arguments += ["--jobs-dir", launch.jobs_dir]
+    return arguments
+
+
+def start_local_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
+    environment = dict(os.environ)
+    environment[RUN_KEY_ENV] = run_key
+    paths = [*launch.pythonpath, environment.get("PYTHONPATH", "")]
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    log = open(launch.log_path, "ab")
+    try:
+        return subprocess.Popen([launch.python or sys.executable, *_worker_arguments(launch)],
+                                env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        log.close()
+
+
+def start_ssh_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
+    """Start a worker on launch.node over ssh; the key is written to the remote stdin."""
+    node = launch.node
+    destination = f"{node.user}@{node.name}" if node.user else node.name
+    python = launch.python or "python3"
+    remote_paths = [p for p in (*launch.pythonpath, node.pythonpath or "") if p]
+    exports = f"export PYTHONPATH={shlex.quote(os.pathsep.join(remote_paths))}; " if remote_paths else ""
+    if node.working_dir:
+        exports += f"cd {shlex.quote(node.working_dir)}; "
+    command = (f"{exports}read -r {RUN_KEY_ENV}; export {RUN_KEY_ENV}; exec "
+               + " ".join(shlex.quote(part) for part in [python, *_worker_arguments(launch)]))
+    log = open(launch.log_path, "ab")
+    try:
+        process = subprocess.Popen(["ssh", "-o", "BatchMode=yes", destination, command],
+                                   stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        log.close()
+    process.stdin.write((run_key + "\n").encode())
+    process.stdin.flush()
+    return process

@@ -1,0 +1,122 @@
+"""Per-worker batches of outgoing messages, flushed once per turn of the I/O loop.
+
+Turning Dispatch instructions into RunTasks messages happens here: each task entry gets its
+captured frames, the function the first time that worker sees it, and for every input the
+worker lacks, where to get it: a peer's data server, or the master itself (attached frames, or
+a path when the worker shares this host's disk).
+"""
+from __future__ import annotations
+
+import logging
+
+import zmq
+
+from ..core.records import MASTER, Dispatch
+from ..transport import protocol
+
+log = logging.getLogger("superscalar.master")
+
+
+class _Batch:
+    __slots__ = ("tasks", "deletes", "gets")
+
+    def __init__(self) -> None:
+        self.tasks: list = []
+        self.deletes: list = []
+        self.gets: list = []
+
+
+class Outbox:
+    def __init__(self, backend) -> None:
+        self._backend = backend
+        self._batches: dict[str, _Batch] = {}
+
+    def _batch(self, worker_id: str) -> _Batch:
+        batch = self._batches.get(worker_id)
+        if batch is None:
+            batch = self._batches[worker_id] = _Batch()
+        return batch
+
+    def add_task(self, instruction: Dispatch) -> None:
+        self._batch(instruction.worker_id).tasks.append(instruction)
+
+    def add_delete(self, worker_id: str, keys) -> None:
+        self._batch(worker_id).deletes.extend(keys)
+
+    def add_get(self, worker_id: str, key: str) -> None:
+        self._batch(worker_id).gets.append(key)
+
+    def flush(self) -> None:
+        if not self._batches:
+            return
+        batches, self._batches = self._batches, {}
+        for worker_id, batch in batches.items():
+            if batch.tasks:
+                self.send_now(worker_id, self._run_tasks(worker_id, batch.tasks))
+            if batch.gets:
+                self.send_now(worker_id, protocol.encode(protocol.GetValues(batch.gets)))
+            if batch.deletes:
+                self.send_now(worker_id, protocol.encode(protocol.DeleteData(batch.deletes)))
+
+    def send_now(self, worker_id: str, parts: list) -> None:
+        link = self._backend.links.get(worker_id)
+        if link is None or link.routing_id is None:
+            return
+        try:
+            self._backend.router.send_multipart([link.routing_id, *parts], copy=False)
+        except zmq.ZMQError as error:   # the worker is gone; the liveness check handles it
+            log.warning("could not reach worker %s: %s", worker_id, error)
+
+    def _run_tasks(self, worker_id: str, instructions: list) -> list:
+        link = self._backend.links[worker_id]
+        store = self._backend.store
+        data: list = []
+        entries = []
+        for instruction in instructions:
+            call = instruction.task.payload
+            entry = dict(call.entry)
+            if call.function_id not in link.functions:
+                function_frames = store.functions[call.function_id]
+                entry["fn_frames"] = [len(data), len(function_frames)]
+                data.extend(function_frames)
+                link.functions.add(call.function_id)
+            else:
+                entry["fn_frames"] = None
+            entry["frames"] = [len(data), len(call.frames)]
+            data.extend(call.frames)
+            entry["sources"] = [self._source(key, call.kinds.get(key, "obj"), locations, link,
+                                             data)
+                                for key, locations in instruction.sources]
+            entries.append(entry)
+        return protocol.encode(protocol.RunTasks(entries), data)
+
+    def _source(self, key: str, kind: str, locations: tuple, link, data: list) -> list:
+        links = self._backend.links
+        for location in locations:
+            peer = links.get(location)
+            if location != MASTER and peer is not None and peer.data_address:
+                return [key, kind, ["peer", peer.data_address]]
+        value = self._backend.store.get(key)
+        if value is None:
+            raise LookupError(f"no location holds {key}")
+        if value.path is not None:
+            if link.is_local:
+                return [key, value.kind, ["path", value.path]]
+            frames = _file_frames(value)
+        else:
+            frames = value.frames
+        start = len(data)
+        data.extend(frames)
+        return [key, value.kind, ["inline", start, len(frames)]]
+
+
+def _file_frames(value) -> list:
+    if value.kind == "file":
+        with open(value.path, "rb") as handle:
+            return [handle.read()]
+    import io
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(value.path, arcname=".")
+    return [buffer.getvalue()]

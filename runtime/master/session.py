@@ -1,0 +1,233 @@
+"""A run of the runtime inside the application process: start, serve the API, stop.
+
+There is at most one session per process. `runcompss` starts a distributed one before running
+the application; `python app.py` gets a sequential one the first time a task is called.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import cloudpickle
+
+from ..core.records import Requirements, TaskRecord, WorkerSlots
+from ..core.versioning import DataRegistry
+from ..resources import ResourceModel, is_local_host, load_resources
+from ..transport.auth import new_run_key
+from .calls import MasterValue, TaskCall
+from .shell import Waiter
+
+log = logging.getLogger("superscalar.master")
+
+
+@dataclass(slots=True)
+class SessionOptions:
+    distributed: bool = True
+    resources: str | None = None
+    project: str | None = None
+    log_dir: str | None = None
+    log_level: str = "WARNING"
+    pythonpath: list = field(default_factory=list)
+    python: str | None = None
+
+
+class Session:
+    def __init__(self, options: SessionOptions):
+        self.options = options
+        self.registry = DataRegistry()
+        self.tracked: dict[int, tuple[object, int]] = {}   # id(obj) -> (obj, datum)
+        self.files: dict[str, int] = {}                    # absolute path -> datum
+        self.datum_kinds: dict[int, str] = {}              # datum -> "file" | "dir"
+        self._function_ids: dict[int, tuple[object, int]] = {}
+        self._next_task_id = 1
+        self._releases: deque = deque()                    # keys dropped by GC, any thread
+        self.group_stack: list[str] = []
+        self.model: ResourceModel | None = None
+        self._lock = threading.Lock()
+        if options.distributed:
+            self.backend = self._start_distributed(options)
+        else:
+            from .inline import InlineBackend
+            self.backend = InlineBackend()
+        self.stopped = False
+
+    # ---- start ----------------------------------------------------------------------------
+    def _start_distributed(self, options: SessionOptions):
+        from ..deploy.launch import WorkerLaunch, start_local_worker, start_ssh_worker
+        from .zmq_backend import ZmqBackend
+        self.model = load_resources(options.resources, options.project)
+        remote = [node for node in self.model.nodes if not is_local_host(node.name)]
+        bind_host = "0.0.0.0" if remote else "127.0.0.1"
+        backend = ZmqBackend(bind_host)
+        run_key = new_run_key()
+        self.work_root = tempfile.mkdtemp(prefix="superscalar-")
+        workers_log_dir = os.path.join(options.log_dir, "workers") if options.log_dir else \
+            self.work_root
+        os.makedirs(workers_log_dir, exist_ok=True)
+        jobs_dir = os.path.join(options.log_dir, "jobs") if options.log_dir else None
+        if jobs_dir:
+            os.makedirs(jobs_dir, exist_ok=True)
+        declared = []
+        master_host = _master_host() if remote else "127.0.0.1"
+        for index, node in enumerate(self.model.nodes):
+            worker_id = f"w{index}"
+            local = node not in remote
+            launch = WorkerLaunch(
+                worker_id=worker_id, node=node,
+                master_address=f"tcp://{master_host}:{backend.port}",
+                work_dir=os.path.join(self.work_root if local else
+                                      (node.working_dir or "/tmp"), f"worker-{worker_id}"),
+                jobs_dir=jobs_dir if local else None,
+                log_path=os.path.join(workers_log_dir, f"{worker_id}.log"),
+                computing_units=node.computing_units, pythonpath=list(options.pythonpath),
+                python=options.python, log_level=options.log_level,
+                bind_host="127.0.0.1" if not remote else "0.0.0.0",
+                advertise_host="127.0.0.1" if not remote else (
+                    master_host if local else node.name))
+            start = start_local_worker if local else start_ssh_worker
+            process = start(launch, run_key)
+            backend.expect_worker(worker_id, process, local, node, launch.log_path,
+                                  node.computing_units)
+            declared.append(WorkerSlots(worker_id, node.name, node.computing_units,
+                                        node.memory_gb or 0.0, gpus=node.gpus,
+                                        architecture=node.processor_architecture,
+                                        processor_name=node.processors[0].name,
+                                        operating_system=node.os_type,
+                                        software=tuple(node.software), is_local=local))
+        backend.engine.placement.declare(declared)
+        backend.start(run_key)
+        return backend
+
+    # ---- used by runtime.api ------------------------------------------------------------------
+    def new_task_id(self) -> int:
+        task_id = self._next_task_id
+        self._next_task_id += 1
+        return task_id
+
+    def function_id(self, function) -> int:
+        known = self._function_ids.get(id(function))
+        if known is not None and known[0] is function:
+            return known[1]
+        function_id = len(self._function_ids) + 1
+        self.backend.store.functions[function_id] = [cloudpickle.dumps(function, protocol=5)]
+        self._function_ids[id(function)] = (function, function_id)
+        return function_id
+
+    def add_master_value(self, key: str, value: MasterValue, nbytes: int) -> None:
+        self.backend.store.put(key, value)
+        self.backend.post(self.backend.engine.add_master_value, key, nbytes)
+
+    def submit(self, call: TaskCall, requirements: Requirements, priority: bool,
+               group: str | None) -> None:
+        record = TaskRecord(call.task_id, call.name, call.reads, call.writes, call,
+                            requirements, priority, group)
+        self._flush_releases()
+        self.backend.post(self._submit_on_io_thread, record)
+
+    def _submit_on_io_thread(self, record: TaskRecord) -> None:
+        self.backend.apply(self.backend.engine.submit(record))
+
+    def release_key(self, key: str) -> None:
+        """Safe from any thread and from __del__: only appends to a deque."""
+        self._releases.append(key)
+
+    def _flush_releases(self) -> None:
+        releases = self._releases
+        if not releases:
+            return
+        keys = []
+        while releases:
+            keys.append(releases.popleft())
+        self.backend.post(self._release_on_io_thread, keys)
+
+    def _release_on_io_thread(self, keys: list) -> None:
+        for key in keys:
+            self.backend.store.drop(key)
+            self.backend.apply(self.backend.engine.release(key))
+
+    def wait_keys(self, keys) -> Waiter:
+        waiter = Waiter(keys)
+        self._flush_releases()
+        self.backend.post(self._request_on_io_thread, list(waiter.pending), waiter)
+        self._block(waiter)
+        return waiter
+
+    def _request_on_io_thread(self, keys: list, waiter: Waiter) -> None:
+        for key in keys:
+            try:
+                self.backend.apply(self.backend.engine.request_value(key, waiter))
+            except KeyError as error:
+                waiter.fail(key, str(error.args[0]))
+
+    def barrier(self, group: str | None = None) -> None:
+        waiter = Waiter(["barrier"])
+        self._flush_releases()
+        self.backend.post(lambda: self.backend.apply(
+            self.backend.engine.request_barrier(waiter, group)))
+        self._block(waiter)
+
+    def _block(self, waiter: Waiter) -> None:
+        while not waiter.event.wait(0.5):
+            self.backend.raise_if_dead()
+
+    def cancel_group(self, group: str) -> None:
+        self.backend.post(lambda: self.backend.apply(
+            self.backend.engine.cancel_group(group, f"compss_cancel_group({group!r})")))
+
+    def group_failure(self, group: str):
+        state = self.backend.call(lambda: self.backend.engine.groups.get(group))
+        return state.failure if state is not None else None
+
+    @property
+    def failures(self) -> list:
+        return self.backend.engine.failures
+
+    def number_of_resources(self) -> int:
+        return len(self.model.nodes) if self.model else 1
+
+    # ---- stop -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        self.backend.stop()
+        work_root = getattr(self, "work_root", None)
+        if work_root:
+            shutil.rmtree(work_root, ignore_errors=True)
+
+
+def _master_host() -> str:
+    import socket
+    return socket.gethostname()
+
+
+_current: Session | None = None
+_current_lock = threading.Lock()
+
+
+def current_session(create_sequential: bool = True) -> Session | None:
+    global _current
+    if _current is None and create_sequential:
+        with _current_lock:
+            if _current is None:
+                _current = Session(SessionOptions(distributed=False))
+    return _current
+
+
+def start_session(options: SessionOptions) -> Session:
+    global _current
+    if _current is not None:
+        raise RuntimeError("a runtime session is already running in this process")
+    _current = Session(options)
+    return _current
+
+
+def end_session() -> Session | None:
+    global _current
+    session, _current = _current, None
+    return session

@@ -1,0 +1,281 @@
+"""The distributed backend: an I/O thread that owns every socket and the engine.
+
+    application thread                    I/O thread                         workers
+    post(fn, args) ─deque + wake(inproc)─► fn(args) → engine → instructions
+                                           batches per worker ──RunTasks──► DEALER
+                                           ROUTER ◄──TasksDone / TaskFailed / Values──
+
+The application thread never blocks on a socket: it appends commands and, to read a value,
+waits on a Waiter the I/O thread completes. Messages are batched per worker per loop turn.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+import zmq
+
+from ..core.records import MASTER, CancelRunning, Dispatch, FetchValue, WorkerSlots
+from ..transport import protocol
+from ..transport.auth import is_valid
+from .calls import MasterValue
+from .dispatch import Outbox
+from .shell import Shell, Waiter
+
+log = logging.getLogger("superscalar.master")
+
+WORKER_CHECK_SECONDS = 0.5
+
+
+class _WorkerLink:
+    __slots__ = ("worker_id", "routing_id", "data_address", "process", "is_local", "node",
+                 "functions", "log_path", "computing_units")
+
+    def __init__(self, worker_id, process, is_local, node, log_path, computing_units):
+        self.worker_id = worker_id
+        self.routing_id: bytes | None = None
+        self.data_address: str | None = None
+        self.process = process
+        self.is_local = is_local
+        self.node = node
+        self.functions: set[int] = set()
+        self.log_path = log_path
+        self.computing_units = computing_units
+
+
+class ZmqBackend(Shell):
+    def __init__(self, bind_host: str = "127.0.0.1") -> None:
+        super().__init__()
+        self.context = zmq.Context()
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        port = self.router.bind_to_random_port(f"tcp://{bind_host}")
+        self.port = port
+        self._wake_receiver = self.context.socket(zmq.PAIR)
+        self._wake_receiver.bind(f"inproc://wake-{id(self)}")
+        self._wake_sender = self.context.socket(zmq.PAIR)
+        self._wake_sender.connect(f"inproc://wake-{id(self)}")
+        self._wake_lock = threading.Lock()
+        self._commands: deque = deque()
+        self.links: dict[str, _WorkerLink] = {}
+        self._by_routing_id: dict[bytes, _WorkerLink] = {}
+        self.outbox = Outbox(self)
+        self.run_key = ""
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="superscalar-io", daemon=True)
+        self.fatal_error: BaseException | None = None
+
+    # ---- set-up -----------------------------------------------------------------------------
+    def expect_worker(self, worker_id, process, is_local, node, log_path, computing_units):
+        self.links[worker_id] = _WorkerLink(worker_id, process, is_local, node, log_path,
+                                            computing_units)
+
+    def start(self, run_key: str) -> None:
+        self.run_key = run_key
+        self._thread.start()
+
+    # ---- called from the application thread --------------------------------------------------
+    def post(self, function, *args) -> None:
+        was_empty = not self._commands
+        self._commands.append((function, args))
+        if was_empty:
+            with self._wake_lock:
+                self._wake_sender.send(b"", zmq.NOBLOCK)
+
+    def call(self, function, *args):
+        """Run `function(*args)` on the I/O thread and wait for its result."""
+        box: list = []
+        done = threading.Event()
+
+        def run():
+            try:
+                box.append((True, function(*args)))
+            except BaseException as error:  # noqa: BLE001 - handed back to the caller
+                box.append((False, error))
+            done.set()
+        self.post(run)
+        while not done.wait(0.5):
+            self.raise_if_dead()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    def raise_if_dead(self) -> None:
+        if self.fatal_error is not None:
+            raise RuntimeError("the runtime's I/O thread failed") from self.fatal_error
+        if not self._thread.is_alive() and not self._stopping:
+            raise RuntimeError("the runtime's I/O thread is not running")
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.post(self._begin_stop)
+            self._thread.join(timeout=10)
+        for link in self.links.values():
+            if link.process is not None:
+                try:
+                    link.process.wait(timeout=3)
+                except Exception:
+                    link.process.kill()
+        self.context.destroy(linger=0)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self._wake_receiver, zmq.POLLIN)
+        last_check = time.monotonic()
+        try:
+            while not self._stopping:
+                events = dict(poller.poll(200))
+                if self._wake_receiver in events:
+                    self._drain_wakes()
+                if self.router in events:
+                    self._drain_router()
+                self._run_commands()
+                self.outbox.flush()
+                now = time.monotonic()
+                if now - last_check > WORKER_CHECK_SECONDS:
+                    self._check_worker_processes()
+                    last_check = now
+            self.outbox.flush()
+            self._send_stop()
+        except BaseException as error:  # noqa: BLE001 - surfaced to the application thread
+            log.exception("I/O thread failed")
+            self.fatal_error = error
+
+    def _drain_wakes(self) -> None:
+        while True:
+            try:
+                self._wake_receiver.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+
+    def _run_commands(self) -> None:
+        commands = self._commands
+        while commands:
+            function, args = commands.popleft()
+            function(*args)
+
+    def _drain_router(self) -> None:
+        for _ in range(10000):
+            try:
+                parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                self._on_message(parts)
+            except protocol.ProtocolError as error:
+                log.warning("master dropped a malformed message: %s", error)
+
+    def _on_message(self, parts: list) -> None:
+        if len(parts) < 2:
+            raise protocol.ProtocolError("message without a body")
+        routing_id = parts[0].bytes
+        message, frames = protocol.decode(parts[1:])
+        link = self._by_routing_id.get(routing_id)
+        if link is None:
+            self._on_hello(routing_id, message)
+            return
+        if isinstance(message, protocol.TasksDone):
+            for task_id, sizes, duration in message.results:
+                self.apply(self.engine.task_done(task_id, dict(sizes), duration))
+        elif isinstance(message, protocol.TaskFailed):
+            payload = ([bytes(f.bytes) for f in frames[:message.exception_frames]],
+                       message.traceback)
+            self.apply(self.engine.task_failed(message.task_id, payload, message.message,
+                                               message.is_group_exception))
+        elif isinstance(message, protocol.Values):
+            self._on_values(message, frames)
+
+    def _on_hello(self, routing_id: bytes, message) -> None:
+        if not isinstance(message, protocol.Hello) or not is_valid(message.run_key, self.run_key):
+            log.warning("master refused a %s from a peer that has not proven it belongs to "
+                        "this run", type(message).__name__)
+            return
+        link = self.links.get(message.worker_id)
+        if link is None or link.routing_id is not None:
+            log.warning("master refused an unexpected worker %r", message.worker_id)
+            return
+        link.routing_id = routing_id
+        link.data_address = message.data_address
+        self._by_routing_id[routing_id] = link
+        node = link.node
+        slots = WorkerSlots(
+            link.worker_id, node.name, link.computing_units, node.memory_gb or 0.0,
+            gpus=node.gpus, architecture=node.processor_architecture,
+            processor_name=node.processors[0].name if node.processors else None,
+            operating_system=node.os_type, software=tuple(node.software),
+            is_local=link.is_local)
+        self.apply(self.engine.add_worker(slots))
+
+    def _on_values(self, message, frames: list) -> None:
+        for key, start, count, kind in message.entries:
+            chunk = frames[start:start + count]
+            self.store.put(key, MasterValue(kind, chunk))
+            self.apply(self.engine.value_arrived(key))
+        for key in message.missing:
+            version = self.engine.versions.get(key)
+            if version is not None and version.waiters:
+                for waiter in version.waiters:
+                    waiter.fail(key, f"value {key} was lost by the worker that held it")
+                version.waiters = None
+
+    def _check_worker_processes(self) -> None:
+        for link in self.links.values():
+            if link.process is None or link.process.poll() is None:
+                continue
+            worker = self.engine.placement.workers.get(link.worker_id)
+            if worker is not None and not worker.alive:
+                continue
+            code = link.process.returncode
+            message = (f"worker {link.worker_id} on node '{link.node.name}' exited with code "
+                       f"{code}; its log: {link.log_path}")
+            log.error(message + _tail(link.log_path))
+            if worker is None:
+                # It never joined: account for it so the run does not wait for it forever.
+                self.engine.placement.add_worker(WorkerSlots(link.worker_id, link.node.name, 0, 0))
+            self.apply(self.engine.worker_lost(link.worker_id, message))
+
+    # ---- instructions that reach workers ---------------------------------------------------
+    def send_task(self, instruction: Dispatch) -> None:
+        self.outbox.add_task(instruction)
+
+    def fetch(self, instruction: FetchValue) -> None:
+        for location in instruction.locations:
+            if location != MASTER and location in self.links:
+                self.outbox.add_get(location, instruction.key)
+                return
+
+    def delete_at(self, location: str, keys: tuple) -> None:
+        if location in self.links:
+            self.outbox.add_delete(location, keys)
+
+    def cancel_running(self, instruction: CancelRunning) -> None:
+        self.outbox.send_now(instruction.worker_id, protocol.encode(
+            protocol.Cancel(instruction.task_id)))
+
+    # ---- stopping ------------------------------------------------------------------------------
+    def _begin_stop(self) -> None:
+        self._stopping = True
+
+    def _send_stop(self) -> None:
+        for link in self.links.values():
+            if link.routing_id is not None:
+                self.outbox.send_now(link.worker_id, protocol.encode(protocol.Stop("end of run")))
+
+
+def _tail(path: str, lines: int = 20) -> str:
+    try:
+        with open(path, errors="replace") as handle:
+            text = handle.readlines()[-lines:]
+    except OSError:
+        return ""
+    return ("\n" + "".join(text)) if text else ""
+
+
+def make_waiter(keys) -> Waiter:
+    return Waiter(keys)

@@ -1,0 +1,97 @@
+"""Values as frames: one pickle frame plus one frame per large buffer, never an extra copy.
+
+Pickle protocol 5 hands large contiguous buffers (numpy arrays, bytes-like) to a callback
+instead of copying them into the pickle; those become separate ZeroMQ frames sent with
+copy=False, and on the receiving side pickle rebuilds the arrays on top of the received frames.
+
+References to runtime data inside a value (a future in a list passed as IN) are pickled as
+*persistent ids*: the receiving side resolves them from its store, so a list of futures arrives
+as a list of values, never as placeholders.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+
+import cloudpickle
+
+# Buffers smaller than this are cheaper to copy into the pickle than to send as their own frame.
+OUT_OF_BAND_MIN_BYTES = 64 * 1024
+
+
+class SerializationError(TypeError):
+    pass
+
+
+class _Pickler(cloudpickle.CloudPickler):
+    def __init__(self, file, buffer_callback, reference_of):
+        super().__init__(file, protocol=5, buffer_callback=buffer_callback)
+        self._reference_of = reference_of
+
+    def persistent_id(self, obj):  # noqa: D401 - pickle hook
+        if self._reference_of is None:
+            return None
+        return self._reference_of(obj)
+
+
+def serialize(value: object, reference_of=None) -> list:
+    """Return [pickle_bytes, *buffers]. `reference_of(obj) -> str | None` names runtime data."""
+    buffers: list = []
+
+    def keep_large(buffer: pickle.PickleBuffer) -> bool:
+        raw = buffer.raw()
+        if raw.nbytes < OUT_OF_BAND_MIN_BYTES:
+            return True            # true means "serialize in band"
+        buffers.append(raw)
+        return False
+
+    stream = io.BytesIO()
+    try:
+        _Pickler(stream, keep_large, reference_of).dump(value)
+    except Exception as error:   # pickling runs arbitrary __reduce__ code: any error is possible
+        raise SerializationError(f"cannot serialize {type(value).__name__}: "
+                                 f"{type(error).__name__}: {error}") from error
+    return [stream.getbuffer(), *buffers]
+
+
+def fast_serialize(value: object) -> list:
+    """Plain-pickle path for values known to need neither cloudpickle nor references."""
+    buffers: list = []
+    data = pickle.dumps(value, protocol=5, buffer_callback=lambda b: _oob(b, buffers))
+    return [data, *buffers]
+
+
+def _oob(buffer: pickle.PickleBuffer, buffers: list) -> bool:
+    raw = buffer.raw()
+    if raw.nbytes < OUT_OF_BAND_MIN_BYTES:
+        return True
+    buffers.append(raw)
+    return False
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, buffers, resolve):
+        super().__init__(file, buffers=buffers)
+        self._resolve = resolve
+
+    def persistent_load(self, pid):
+        if self._resolve is None:
+            raise pickle.UnpicklingError(f"value refers to runtime data {pid!r} but no store "
+                                         f"was given to resolve it")
+        return self._resolve(pid)
+
+
+def deserialize(frames: list, resolve=None, writable: bool = False) -> object:
+    """Rebuild a value. `writable` copies buffers so arrays can be modified in place (INOUT)."""
+    head, *buffers = frames
+    if writable:
+        buffers = [bytearray(buffer) for buffer in buffers]
+    else:
+        buffers = [memoryview(buffer) for buffer in buffers]
+    if resolve is None:
+        return pickle.loads(memoryview(head), buffers=buffers)
+    return _Unpickler(io.BytesIO(head), buffers, resolve).load()
+
+
+def frames_nbytes(frames: list) -> int:
+    return sum(memoryview(frame).nbytes for frame in frames)

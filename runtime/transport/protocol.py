@@ -1,0 +1,184 @@
+"""The wire protocol: the only module that knows what raw frames look like.
+
+Every message is a ZeroMQ multipart [header, *data_frames]. The header is msgpack
+[PROTOCOL_VERSION, type, *fields]; data frames are pickled values and their out-of-band buffers
+(see payload.py), referred to from the header by index ranges.
+
+    master (ROUTER) <─── control: Hello / TasksDone / TaskFailed / Value ───> worker (DEALER)
+                    ───> Welcome / RunTasks / GetValues / DeleteData / Cancel / Stop
+    worker (DEALER) ───> Fetch ───> worker data server (ROUTER) ───> Data / Missing
+    worker (ROUTER) <─── ExecutorReady / ExecResult / ExecFailed ─── executor (DEALER)
+                    ───> Exec / Shutdown
+A peer's first control message must be a Hello or ExecutorReady carrying the run's key; a data
+request carries the key itself. Anything else from an unknown peer is dropped and logged.
+"""
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, field, fields
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+
+
+class ProtocolError(ValueError):
+    """A frame that is not a message of this protocol version (dropped, never fatal)."""
+
+
+_BY_TYPE: dict[int, type] = {}
+
+
+def _message(type_code: int):
+    def register(cls):
+        cls = dataclass(slots=True)(cls)
+        cls.TYPE = type_code
+        cls.FIELD_COUNT = len(fields(cls))
+        _BY_TYPE[type_code] = cls
+        return cls
+    return register
+
+
+def encode(message, frames: list = ()) -> list:
+    header = msgpack.packb([PROTOCOL_VERSION, message.TYPE, *astuple(message)], use_bin_type=True)
+    return [header, *frames]
+
+
+def decode(parts: list):
+    """Return (message, data_frames). Raises ProtocolError for anything malformed."""
+    if not parts:
+        raise ProtocolError("empty message")
+    try:
+        header = msgpack.unpackb(memoryview(parts[0]), raw=False, strict_map_key=False,
+                                 use_list=True)
+    except Exception as error:
+        raise ProtocolError(f"undecodable header: {error}") from None
+    if not isinstance(header, list) or len(header) < 2:
+        raise ProtocolError("header is not [version, type, ...]")
+    version, type_code, *values = header
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {version!r}, expected {PROTOCOL_VERSION}")
+    cls = _BY_TYPE.get(type_code)
+    if cls is None or len(values) != cls.FIELD_COUNT:
+        raise ProtocolError(f"unknown message type {type_code!r} or wrong field count")
+    try:
+        return cls(*values), parts[1:]
+    except Exception as error:
+        raise ProtocolError(f"bad fields for {cls.__name__}: {error}") from None
+
+
+# ---- control channel: worker -> master --------------------------------------------------
+
+@_message(1)
+class Hello:
+    run_key: str
+    worker_id: str
+    node_name: str
+    computing_units: int
+    data_address: str
+    pid: int
+
+
+@_message(2)
+class TasksDone:
+    # [[task_id, [[key, nbytes], ...], duration_seconds], ...]: batched to save round trips
+    results: list
+
+
+@_message(3)
+class TaskFailed:
+    task_id: int
+    message: str            # one line: exception type and text, for logs and the summary
+    traceback: str
+    is_group_exception: bool  # a COMPSsException: cancel the task's group
+    exception_frames: int   # 0, or the number of data frames holding the pickled exception
+
+
+@_message(4)
+class Values:
+    # [[key, frame_start, frame_count, kind], ...] answering GetValues; kind "obj" | "file" | "dir"
+    entries: list
+    missing: list           # keys the worker does not hold
+
+
+@_message(5)
+class Heartbeat:
+    worker_id: str
+
+
+# ---- control channel: master -> worker --------------------------------------------------
+
+@_message(10)
+class Welcome:
+    worker_id: str
+    peers: dict             # worker_id -> data address
+
+
+@_message(11)
+class RunTasks:
+    # [task_entry, ...]; each task_entry is a dict made by runtime.master.dispatch; its frame
+    # ranges index into this message's data frames.
+    tasks: list
+
+
+@_message(12)
+class GetValues:
+    keys: list
+
+
+@_message(13)
+class DeleteData:
+    keys: list
+
+
+@_message(14)
+class Cancel:
+    task_id: int
+
+
+@_message(15)
+class Stop:
+    reason: str
+
+
+# ---- data plane: worker <-> worker ------------------------------------------------------
+
+@_message(20)
+class Fetch:
+    run_key: str
+    keys: list
+
+
+# ---- worker <-> executor ----------------------------------------------------------------
+
+@_message(30)
+class ExecutorReady:
+    run_key: str
+    executor_id: int
+    pid: int
+
+
+@_message(31)
+class Exec:
+    task: dict              # the task entry, frame ranges rebased onto this message
+    inputs: dict            # key -> [frame_start, frame_count, kind, path_or_None]
+
+
+@_message(32)
+class ExecResult:
+    task_id: int
+    outputs: list           # [[key, frame_start, frame_count, kind, path_or_None, nbytes], ...]
+    duration: float
+
+
+@_message(33)
+class ExecFailed:
+    task_id: int
+    message: str
+    traceback: str
+    is_group_exception: bool
+    exception_frames: int   # 0 or the number of data frames holding the pickled exception
+
+
+@_message(34)
+class Shutdown:
+    reason: str = field(default="")

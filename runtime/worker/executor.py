@@ -1,0 +1,140 @@
+"""An executor process: runs one task at a time for its worker.
+
+    worker process (ROUTER, ipc) ──Exec──► executor (DEALER) ──ExecResult / ExecFailed──► worker
+
+Output the task's code prints (Python-level and fd-level, so subprocesses and C libraries are
+caught too) goes to a scratch file; when a task printed anything it is copied to
+<log_dir>/jobs/job<id>_NEW.out|.err as COMPSs does, so 10^6 silent tasks create no files.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import cloudpickle
+import zmq
+
+from ..transport import protocol
+from ..transport.auth import run_key_from_environment
+from ..transport.payload import serialize
+from .execution import StoredInput, TaskError, run_task
+from .worker_context import enter_worker_context
+
+
+class _CapturedStreams:
+    def __init__(self, scratch_dir: str, jobs_dir: str | None):
+        self._jobs_dir = jobs_dir
+        self._files = {}
+        for number, suffix in ((1, "out"), (2, "err")):
+            path = os.path.join(scratch_dir, f"executor{os.getpid()}.{suffix}")
+            handle = open(path, "w+b")
+            os.dup2(handle.fileno(), number)
+            self._files[suffix] = handle
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+    def finish_task(self, task_id: int) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for suffix, handle in self._files.items():
+            size = os.fstat(handle.fileno()).st_size
+            if not size:
+                continue
+            if self._jobs_dir:
+                handle.seek(0)
+                with open(os.path.join(self._jobs_dir, f"job{task_id}_NEW.{suffix}"), "ab") as job:
+                    job.write(handle.read(size))
+            os.ftruncate(handle.fileno(), 0)
+            os.lseek(handle.fileno(), 0, os.SEEK_SET)
+
+
+class Executor:
+    def __init__(self, address: str, executor_id: int, work_dir: str, jobs_dir: str | None):
+        self._run_key = run_key_from_environment()
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(address)
+        self._executor_id = executor_id
+        self._functions: dict[int, object] = {}
+        self._sandbox_root = os.path.join(work_dir, "sandbox")
+        self._data_dir = os.path.join(work_dir, "data")
+        self._streams = _CapturedStreams(work_dir, jobs_dir)
+
+    def serve(self) -> None:
+        ready = protocol.ExecutorReady(self._run_key, self._executor_id, os.getpid())
+        self._socket.send_multipart(protocol.encode(ready))
+        while True:
+            parts = self._socket.recv_multipart(copy=False)
+            message, frames = protocol.decode(parts)
+            if isinstance(message, protocol.Shutdown):
+                return
+            if isinstance(message, protocol.Exec):
+                self._execute(message, frames)
+
+    def _execute(self, message: protocol.Exec, frames: list) -> None:
+        entry = message.task
+        try:
+            function = self._function(entry, frames)
+            inputs = {key: StoredInput(kind, frames[start:start + count] if kind == "obj" else None,
+                                       path)
+                      for key, (start, count, kind, path) in message.inputs.items()}
+            base = entry["frames"][0]
+            task_frames = frames[base:base + entry["frames"][1]]
+            outputs, duration = run_task(entry, task_frames, inputs, function,
+                                         self._sandbox_root, self._data_dir)
+        except TaskError as error:
+            self._streams.finish_task(entry["id"])
+            self._send_failure(entry, error)
+            return
+        except Exception as error:   # the runtime's own failure around the task: still report it
+            self._streams.finish_task(entry["id"])
+            import traceback
+            self._send_failure(entry, TaskError(error, traceback.format_exc(), False))
+            return
+        self._streams.finish_task(entry["id"])
+        described, data = [], []
+        for output in outputs:
+            count = len(output.frames) if output.frames else 0
+            described.append([output.key, len(data), count, output.kind, output.path,
+                              output.nbytes])
+            if output.frames:
+                data.extend(output.frames)
+        reply = protocol.ExecResult(entry["id"], described, duration)
+        self._socket.send_multipart(protocol.encode(reply, data), copy=False)
+
+    def _function(self, entry: dict, frames: list):
+        function_id = entry["fn"]
+        function = self._functions.get(function_id)
+        if function is None:
+            start, count = entry["fn_frames"]
+            loaded = cloudpickle.loads(memoryview(frames[start]))
+            function = getattr(loaded, "function", loaded)   # a @task wrapper: its plain function
+            self._functions[function_id] = function
+        return function
+
+    def _send_failure(self, entry: dict, error: TaskError) -> None:
+        try:
+            exception_frames = serialize(error.exception)
+        except Exception:
+            exception_frames = []
+        reply = protocol.ExecFailed(entry["id"], str(error), error.traceback_text,
+                                    error.is_group_exception, len(exception_frames))
+        self._socket.send_multipart(protocol.encode(reply, exception_frames), copy=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="superscalar-executor")
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--executor-id", type=int, required=True)
+    parser.add_argument("--work-dir", required=True)
+    parser.add_argument("--jobs-dir", default=None)
+    options = parser.parse_args(argv)
+    enter_worker_context()
+    Executor(options.address, options.executor_id, options.work_dir, options.jobs_dir).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+"""A worker process: one per compute node, owning that node's data and executor processes.
+
+    master ROUTER ◄──control (DEALER)──► worker ──Exec (ROUTER, ipc)──► executors
+                                           │ ▲
+              peer workers ──Fetch──► data │ │ Fetch ──► peer data servers
+                                  (ROUTER) ▼ │ (DEALER per peer)
+
+Task inputs come straight from the worker that holds them (or from the master, attached to the
+task, when only the application has them); results stay here until the master asks for them
+or says they are no longer needed.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from collections import deque
+
+import zmq
+
+from ..transport import protocol
+from ..transport.auth import is_valid, run_key_from_environment
+from .pool import ExecutorPool
+from .store import DataStore
+from .worker_context import enter_worker_context
+
+log = logging.getLogger("superscalar.worker")
+
+HEARTBEAT_SECONDS = 1.0
+
+
+class _PendingTask:
+    __slots__ = ("entry", "frames", "missing")
+
+    def __init__(self, entry: dict, frames: list):
+        self.entry = entry
+        self.frames = frames
+        self.missing: set[str] = set()
+
+
+class Worker:
+    def __init__(self, options: argparse.Namespace):
+        self.worker_id = options.worker_id
+        self.run_key = run_key_from_environment()
+        self.work_dir = options.work_dir
+        os.makedirs(os.path.join(self.work_dir, "sandbox"), exist_ok=True)
+        self.store = DataStore(os.path.join(self.work_dir, "data"))
+        self.context = zmq.Context()
+        self.control = self._socket(zmq.DEALER)
+        self.control.connect(options.master)
+        self.data_server = self._socket(zmq.ROUTER)
+        port = self.data_server.bind_to_random_port(f"tcp://{options.bind_host}")
+        self.data_address = f"tcp://{options.advertise_host}:{port}"
+        self.exec_socket = self._socket(zmq.ROUTER)
+        exec_address = f"ipc://{self.work_dir}/executors.sock"
+        self.exec_socket.bind(exec_address)
+        self.pool = ExecutorPool(options.computing_units, exec_address, self.work_dir,
+                                 options.jobs_dir, self.run_key)
+        self.functions: dict[int, list] = {}
+        self.pending: dict[int, _PendingTask] = {}
+        self.runnable: deque[_PendingTask] = deque()
+        self.waiting_for_key: dict[str, list[_PendingTask]] = {}
+        self.peers: dict[str, zmq.Socket] = {}
+        self.done_batch: list = []
+        self.running_entries: dict[int, dict] = {}
+        self.parent_pid = os.getppid()
+        self.poller = zmq.Poller()
+        for socket in (self.control, self.data_server, self.exec_socket):
+            self.poller.register(socket, zmq.POLLIN)
+        hello = protocol.Hello(self.run_key, self.worker_id, options.node_name,
+                               options.computing_units, self.data_address, os.getpid())
+        self.control.send_multipart(protocol.encode(hello))
+        self.stopping = False
+
+    def _socket(self, kind: int) -> zmq.Socket:
+        socket = self.context.socket(kind)
+        socket.setsockopt(zmq.LINGER, 0)
+        return socket
+
+    # ---- main loop --------------------------------------------------------------------------
+    def serve(self) -> None:
+        last_heartbeat = last_check = time.monotonic()
+        while not self.stopping:
+            events = dict(self.poller.poll(self._poll_timeout_ms()))
+            for socket in events:
+                self._drain(socket)
+            now = time.monotonic()
+            if now - last_check > 0.2:
+                self._check_executors(now)
+                last_check = now
+            if now - last_heartbeat > HEARTBEAT_SECONDS:
+                self.control.send_multipart(protocol.encode(protocol.Heartbeat(self.worker_id)))
+                last_heartbeat = now
+                if os.getppid() != self.parent_pid:
+                    log.warning("master process is gone; worker %s exits", self.worker_id)
+                    break
+            self._flush_done()
+        self._shutdown()
+
+    def _poll_timeout_ms(self) -> int:
+        return 200
+
+    def _drain(self, socket: zmq.Socket) -> None:
+        handler = {self.control: self._on_control, self.data_server: self._on_data_request,
+                   self.exec_socket: self._on_executor}.get(socket, self._on_peer_reply)
+        while True:
+            try:
+                parts = socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                handler(parts) if handler != self._on_peer_reply else handler(socket, parts)
+            except protocol.ProtocolError as error:
+                log.warning("worker %s dropped a malformed message: %s", self.worker_id, error)
+            self._start_runnable()
+
+    # ---- control channel --------------------------------------------------------------------
+    def _on_control(self, parts: list) -> None:
+        message, frames = protocol.decode(parts)
+        if isinstance(message, protocol.RunTasks):
+            for entry in message.tasks:
+                self._accept_task(entry, frames)
+        elif isinstance(message, protocol.GetValues):
+            self.control.send_multipart(self._values_reply(message.keys), copy=False)
+        elif isinstance(message, protocol.DeleteData):
+            for key in message.keys:
+                self.store.delete(key)
+        elif isinstance(message, protocol.Cancel):
+            self._cancel(message.task_id)
+        elif isinstance(message, protocol.Stop):
+            self.stopping = True
+
+    def _accept_task(self, entry: dict, frames: list) -> None:
+        function_range = entry.get("fn_frames")
+        if function_range is not None:
+            start, count = function_range
+            self.functions[entry["fn"]] = [f.bytes for f in frames[start:start + count]]
+        start, count = entry["frames"]
+        task = _PendingTask(entry, frames[start:start + count])
+        for key, kind, source in entry["sources"]:
+            if key in self.store:
+                continue
+            if source[0] == "path":
+                self.store.put_local_copy(key, kind, source[1])
+            elif source[0] == "inline":
+                self.store.put_transferred(key, kind, frames[source[1]:source[1] + source[2]])
+            else:
+                task.missing.add(key)
+                waiters = self.waiting_for_key.setdefault(key, [])
+                if not waiters:
+                    self._request_fetch(source[1], key)
+                waiters.append(task)
+        self.pending[entry["id"]] = task
+        if not task.missing:
+            self.runnable.append(task)
+
+    def _request_fetch(self, address: str, key: str) -> None:
+        socket = self.peers.get(address)
+        if socket is None:
+            socket = self.peers[address] = self._socket(zmq.DEALER)
+            socket.connect(address)
+            self.poller.register(socket, zmq.POLLIN)
+        socket.send_multipart(protocol.encode(protocol.Fetch(self.run_key, [key])))
+
+    def _on_peer_reply(self, socket: zmq.Socket, parts: list) -> None:
+        message, frames = protocol.decode(parts)
+        if not isinstance(message, protocol.Values):
+            raise protocol.ProtocolError(f"unexpected {type(message).__name__} from a peer")
+        for key, start, count, kind in message.entries:
+            self.store.put_transferred(key, kind, frames[start:start + count])
+            for task in self.waiting_for_key.pop(key, []):
+                task.missing.discard(key)
+                if not task.missing:
+                    self.runnable.append(task)
+        for key in message.missing:
+            for task in self.waiting_for_key.pop(key, []):
+                self._fail_locally(task.entry, f"input {key} is no longer held by the worker "
+                                               f"that produced it")
+
+    def _values_reply(self, keys: list) -> list:
+        entries, missing, data = [], [], []
+        for key in keys:
+            found = self.store.frames_for_transfer(key)
+            if found is None:
+                missing.append(key)
+                continue
+            kind, frames = found
+            entries.append([key, len(data), len(frames), kind])
+            data.extend(frames)
+        return protocol.encode(protocol.Values(entries, missing), data)
+
+    def _on_data_request(self, parts: list) -> None:
+        routing_id, *body = parts
+        message, _ = protocol.decode(body)
+        if not isinstance(message, protocol.Fetch) or not is_valid(message.run_key, self.run_key):
+            log.warning("worker %s refused a data request without the run key", self.worker_id)
+            return
+        self.data_server.send_multipart([routing_id, *self._values_reply(message.keys)],
+                                        copy=False)
+
+    # ---- executors ----------------------------------------------------------------------------
+    def _on_executor(self, parts: list) -> None:
+        routing_id, *body = parts
+        message, frames = protocol.decode(body)
+        routing_id = routing_id.bytes
+        if isinstance(message, protocol.ExecutorReady):
+            if not is_valid(message.run_key, self.run_key):
+                log.warning("worker %s refused an executor without the run key", self.worker_id)
+                return
+            self.pool.register(routing_id, message.executor_id)
+            return
+        slot = self.pool.by_routing_id(routing_id)
+        if slot is None or slot.task_id is None:
+            return
+        task_id = slot.task_id
+        self.pool.release(task_id)
+        entry = self.running_entries.pop(task_id, None)
+        self.pending.pop(task_id, None)
+        if isinstance(message, protocol.ExecResult):
+            sizes = []
+            for key, start, count, kind, path, nbytes in message.outputs:
+                if kind == "obj":
+                    self.store.put_object(key, frames[start:start + count], nbytes)
+                else:
+                    self.store.put_path(key, kind, path, nbytes)
+                sizes.append([key, nbytes])
+            self.done_batch.append([task_id, sizes, message.duration])
+        elif isinstance(message, protocol.ExecFailed):
+            failed = protocol.TaskFailed(task_id, message.message, message.traceback,
+                                         message.is_group_exception, message.exception_frames)
+            self.control.send_multipart(protocol.encode(failed, frames[:message.exception_frames]),
+                                        copy=False)
+        del entry
+
+    def _start_runnable(self) -> None:
+        while self.runnable:
+            task = self.runnable[0]
+            entry = task.entry
+            slot = self.pool.take(entry["id"], entry.get("units", 1))
+            if slot is None:
+                return
+            self.runnable.popleft()
+            self.running_entries[entry["id"]] = entry
+            self.exec_socket.send_multipart([slot.routing_id, *self._exec_message(slot, task)],
+                                            copy=False)
+
+    def _exec_message(self, slot, task: _PendingTask) -> list:
+        entry = dict(task.entry)
+        data: list = []
+        if entry["fn"] not in slot.functions:
+            function_frames = self.functions[entry["fn"]]
+            entry["fn_frames"] = [0, len(function_frames)]
+            data.extend(function_frames)
+            slot.functions.add(entry["fn"])
+        else:
+            entry["fn_frames"] = None
+        entry["frames"] = [len(data), len(task.frames)]
+        data.extend(task.frames)
+        inputs = {}
+        for key in entry["reads"]:
+            stored = self.store.get(key)
+            if stored.kind == "obj":
+                inputs[key] = [len(data), len(stored.frames), "obj", None]
+                data.extend(stored.frames)
+            else:
+                inputs[key] = [0, 0, stored.kind, stored.path]
+        del entry["sources"]
+        return protocol.encode(protocol.Exec(entry, inputs), data)
+
+    def _check_executors(self, now: float) -> None:
+        for slot in self.pool.dead_slots():
+            task_id = slot.task_id
+            code = slot.process.returncode
+            self.pool.replace(slot)
+            if task_id is not None:
+                entry = self.running_entries.pop(task_id, None)
+                self.pending.pop(task_id, None)
+                if entry is not None:
+                    self._fail_locally(entry, f"the executor process running it died "
+                                              f"(exit code {code})")
+        for slot in self.pool.running():
+            entry = self.running_entries.get(slot.task_id)
+            limit = entry.get("time_out", 0) if entry else 0
+            if limit and now - slot.started_at > limit:
+                task_id = slot.task_id
+                self.pool.replace(slot)
+                self.running_entries.pop(task_id, None)
+                self.pending.pop(task_id, None)
+                self._fail_locally(entry, f"time_out: still running after {limit} s; killed")
+        self._start_runnable()
+
+    def _cancel(self, task_id: int) -> None:
+        task = self.pending.pop(task_id, None)
+        if task is not None and task in self.runnable:
+            self.runnable.remove(task)
+        for slot in self.pool.running():
+            if slot.task_id == task_id:
+                self.running_entries.pop(task_id, None)
+                self.pool.replace(slot)
+
+    def _fail_locally(self, entry: dict, message: str) -> None:
+        self.pending.pop(entry["id"], None)
+        failed = protocol.TaskFailed(entry["id"], f"RuntimeError: {message}",
+                                     f"task {entry['name']}: {message}\n", False, 0)
+        self.control.send_multipart(protocol.encode(failed))
+
+    def _flush_done(self) -> None:
+        if self.done_batch:
+            batch, self.done_batch = self.done_batch, []
+            self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))
+
+    def _shutdown(self) -> None:
+        for slot in self.pool.slots.values():
+            if slot.routing_id is not None:
+                try:
+                    self.exec_socket.send_multipart(
+                        [slot.routing_id, *protocol.encode(protocol.Shutdown("stop"))])
+                except zmq.ZMQError:
+                    pass
+        self.pool.stop()
+        self.context.destroy(linger=0)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="superscalar-worker")
+    parser.add_argument("--master", required=True)
+    parser.add_argument("--worker-id", required=True)
+    parser.add_argument("--node-name", required=True)
+    parser.add_argument("--computing-units", type=int, required=True)
+    parser.add_argument("--work-dir", required=True)
+    parser.add_argument("--jobs-dir", default=None)
+    parser.add_argument("--bind-host", default="127.0.0.1")
+    parser.add_argument("--advertise-host", default="127.0.0.1")
+    parser.add_argument("--log-level", default="WARNING")
+    options = parser.parse_args(argv)
+    logging.basicConfig(level=options.log_level.upper(),
+                        format=f"[worker {options.worker_id}] %(levelname)s %(message)s")
+    enter_worker_context()
+    Worker(options).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The worker's executor processes: start them, hand out slots, replace the ones that die.
+
+Each executor is a separate OS process (the GIL makes threads useless for Python tasks). A task
+asking for N computing units holds N executor slots; one runs it, the others stay idle so the
+node is not oversubscribed.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from ..transport.auth import RUN_KEY_ENV
+
+
+@dataclass(slots=True, eq=False)
+class ExecutorSlot:
+    executor_id: int
+    process: subprocess.Popen
+    routing_id: bytes | None = None          # known once it said ExecutorReady
+    functions: set = field(default_factory=set)
+    task_id: int | None = None               # the task it runs
+    held_for: int | None = None              # a multi-unit task that reserved this slot
+    started_at: float = 0.0
+
+
+class ExecutorPool:
+    def __init__(self, size: int, address: str, work_dir: str, jobs_dir: str | None,
+                 run_key: str, python: str | None = None):
+        self._address = address
+        self._work_dir = work_dir
+        self._jobs_dir = jobs_dir
+        self._run_key = run_key
+        self._python = python or sys.executable
+        self.slots: dict[int, ExecutorSlot] = {}
+        self._by_routing_id: dict[bytes, ExecutorSlot] = {}
+        self._next_id = 0
+        for _ in range(size):
+            self._spawn()
+
+    def _spawn(self) -> ExecutorSlot:
+        executor_id = self._next_id
+        self._next_id += 1
+        command = [self._python, "-m", "runtime.worker.executor", "--address", self._address,
+                   "--executor-id", str(executor_id), "--work-dir", self._work_dir]
+        if self._jobs_dir:
+            command += ["--jobs-dir", self._jobs_dir]
+        environment = dict(os.environ, **{RUN_KEY_ENV: self._run_key})
+        process = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL)
+        slot = ExecutorSlot(executor_id, process)
+        self.slots[executor_id] = slot
+        return slot
+
+    def register(self, routing_id: bytes, executor_id: int) -> bool:
+        slot = self.slots.get(executor_id)
+        if slot is None or slot.routing_id is not None:
+            return False
+        slot.routing_id = routing_id
+        self._by_routing_id[routing_id] = slot
+        return True
+
+    def by_routing_id(self, routing_id: bytes) -> ExecutorSlot | None:
+        return self._by_routing_id.get(routing_id)
+
+    def free_slots(self) -> list[ExecutorSlot]:
+        return [slot for slot in self.slots.values()
+                if slot.routing_id is not None and slot.task_id is None and slot.held_for is None]
+
+    def take(self, task_id: int, units: int) -> ExecutorSlot | None:
+        free = self.free_slots()
+        if len(free) < units:
+            return None
+        runner, *held = free[:units]
+        runner.task_id = task_id
+        runner.started_at = time.monotonic()
+        for slot in held:
+            slot.held_for = task_id
+        return runner
+
+    def release(self, task_id: int) -> None:
+        for slot in self.slots.values():
+            if slot.task_id == task_id:
+                slot.task_id = None
+            if slot.held_for == task_id:
+                slot.held_for = None
+
+    def replace(self, slot: ExecutorSlot) -> None:
+        """Kill (if needed) and replace an executor: a timed-out, cancelled or dead one."""
+        task_id = slot.task_id
+        if slot.process.poll() is None:
+            slot.process.send_signal(signal.SIGKILL)
+            slot.process.wait()
+        self.slots.pop(slot.executor_id, None)
+        if slot.routing_id is not None:
+            self._by_routing_id.pop(slot.routing_id, None)
+        if task_id is not None:
+            self.release(task_id)
+        self._spawn()
+
+    def dead_slots(self) -> list[ExecutorSlot]:
+        return [slot for slot in self.slots.values() if slot.process.poll() is not None]
+
+    def running(self) -> list[ExecutorSlot]:
+        return [slot for slot in self.slots.values() if slot.task_id is not None]
+
+    def stop(self, grace: float = 1.0) -> None:
+        deadline = time.monotonic() + grace
+        for slot in self.slots.values():
+            while slot.process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if slot.process.poll() is None:
+                slot.process.kill()
+                slot.process.wait()

@@ -1,0 +1,90 @@
+"""The worker's data: versions it produced or received, held until the master says delete.
+
+Objects are kept as the frames they arrived in (the worker process never unpickles user data,
+so a value that fails to unpickle can only fail the task that reads it). Files and directories
+live under <work_dir>/data/<key>.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Stored:
+    kind: str                 # "obj" | "file" | "dir"
+    frames: list | None
+    path: str | None
+    nbytes: int
+
+
+class DataStore:
+    def __init__(self, data_dir: str):
+        self.data_dir = data_dir
+        os.makedirs(data_dir, exist_ok=True)
+        self._items: dict[str, Stored] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def get(self, key: str) -> Stored | None:
+        return self._items.get(key)
+
+    def put_object(self, key: str, frames: list, nbytes: int) -> None:
+        self._items[key] = Stored("obj", list(frames), None, nbytes)
+
+    def put_path(self, key: str, kind: str, path: str, nbytes: int) -> None:
+        self._items[key] = Stored(kind, None, path, nbytes)
+
+    def put_transferred(self, key: str, kind: str, frames: list) -> None:
+        """Store a value received from a peer; files arrive as bytes, directories as tar."""
+        if kind == "obj":
+            self.put_object(key, frames, sum(memoryview(f).nbytes for f in frames))
+            return
+        path = os.path.join(self.data_dir, key)
+        payload = memoryview(frames[0]) if frames else memoryview(b"")
+        if kind == "file":
+            with open(path, "wb") as handle:
+                handle.write(payload)
+        else:
+            with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as archive:
+                archive.extractall(path, filter="data")
+        self.put_path(key, kind, path, payload.nbytes)
+
+    def put_local_copy(self, key: str, kind: str, origin: str) -> None:
+        """A file at a path this host can read (the application's own disk)."""
+        self.put_path(key, kind, origin, 0)
+
+    def frames_for_transfer(self, key: str) -> tuple[str, list] | None:
+        stored = self._items.get(key)
+        if stored is None:
+            return None
+        if stored.kind == "obj":
+            return "obj", stored.frames
+        if stored.kind == "file":
+            with open(stored.path, "rb") as handle:
+                return "file", [handle.read()]
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(stored.path, arcname=".")
+        return "dir", [buffer.getvalue()]
+
+    def delete(self, key: str) -> None:
+        stored = self._items.pop(key, None)
+        if stored is None or stored.path is None:
+            return
+        if not stored.path.startswith(self.data_dir):
+            return                      # never delete the application's own files
+        if stored.kind == "dir":
+            shutil.rmtree(stored.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(stored.path)
+            except FileNotFoundError:
+                pass
+
+    def __len__(self) -> int:
+        return len(self._items)
