@@ -219,7 +219,8 @@ class CallBuilder:
         element = container[index]
         if type(element) is Future:
             return
-        if self.session.tracked.get(id(element), (None,))[0] is element:
+        tracked = self.session.tracked.get(id(element))
+        if tracked is not None and tracked[0] is element:
             del self.session.tracked[id(element)]
         container[index] = Future(datum_id, self.task_name, self.call_site, self.session)
 

@@ -127,9 +127,11 @@ def run(application: str, arguments: list, options, log_dir: str, level: str) ->
         exit_code = 1
     failed = finish_session()
     if options.summary:
-        print(f"[superscalar] summary: {session.backend.engine.completed} tasks completed, "
-              f"{failed} failed, {time.perf_counter() - started:.2f} s, logs in {log_dir}",
-              file=sys.stderr)
+        backend = session.backend
+        print(f"[superscalar] summary: {backend.engine.completed} tasks completed, "
+              f"{failed} failed, {time.perf_counter() - started:.2f} s, logs in {log_dir}\n"
+              f"[superscalar] master traffic: sent {backend.outbox.bytes_sent} bytes, "
+              f"received {backend.bytes_received} bytes", file=sys.stderr)
     if failed:
         print(f"[superscalar] {failed} task(s) failed; see above and {log_dir}", file=sys.stderr)
         return exit_code or 1

@@ -196,7 +196,8 @@ class Engine:
             return instructions
         self.placement.release(task, 0.0)
         failure = TaskFailure(task.task_id, task.name, payload, task.task_id, message)
-        self.failures.append(failure)
+        if not (is_group_exception and task.group is not None):
+            self.failures.append(failure)    # a group's COMPSsException is control flow
         self._fail_outputs(task, failure, TaskState.FAILED, message, instructions)
         if is_group_exception and task.group is not None:
             group = self.groups[task.group]

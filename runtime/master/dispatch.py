@@ -30,6 +30,7 @@ class Outbox:
     def __init__(self, backend) -> None:
         self._backend = backend
         self._batches: dict[str, _Batch] = {}
+        self.bytes_sent = 0
 
     def _batch(self, worker_id: str) -> _Batch:
         batch = self._batches.get(worker_id)
@@ -62,6 +63,7 @@ class Outbox:
         link = self._backend.links.get(worker_id)
         if link is None or link.routing_id is None:
             return
+        self.bytes_sent += sum(memoryview(part).nbytes for part in parts)
         try:
             self._backend.router.send_multipart([link.routing_id, *parts], copy=False)
         except zmq.ZMQError as error:   # the worker is gone; the liveness check handles it

@@ -67,6 +67,7 @@ class ZmqBackend(Shell):
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="superscalar-io", daemon=True)
         self.fatal_error: BaseException | None = None
+        self.bytes_received = 0      # every frame from workers: proves data bypasses the master
 
     # ---- set-up -----------------------------------------------------------------------------
     def expect_worker(self, worker_id, process, is_local, node, log_path, computing_units):
@@ -175,6 +176,7 @@ class ZmqBackend(Shell):
         if len(parts) < 2:
             raise protocol.ProtocolError("message without a body")
         routing_id = parts[0].bytes
+        self.bytes_received += sum(len(part) for part in parts)
         message, frames = protocol.decode(parts[1:])
         link = self._by_routing_id.get(routing_id)
         if link is None:

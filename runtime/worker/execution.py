@@ -76,7 +76,10 @@ def run_task(entry: dict, frames: list, inputs: dict, function, sandbox_root: st
 
 
 def _task_error(error: BaseException) -> TaskError:
-    text = "".join(traceback_module.format_exception(type(error), error, error.__traceback__))
+    trace = error.__traceback__
+    if trace is not None and trace.tb_frame.f_code is run_task.__code__ and trace.tb_next:
+        trace = trace.tb_next          # start at the user's frame, not the runtime's
+    text = "".join(traceback_module.format_exception(type(error), error, trace))
     is_group = type(error).__name__ == "COMPSsException"
     return TaskError(error, text, is_group)
 
