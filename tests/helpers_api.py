@@ -38,9 +38,9 @@ def describe_error(error):
 '''
 
 
-def api_program(program, source: str, name: str | None = None):
-    """Write PRELUDE + the dedented source through the `program` fixture."""
-    return program(PRELUDE + textwrap.dedent(source), name)
+def api_program(program, *sources: str, name: str | None = None):
+    """Write PRELUDE + the sources (each dedented) through the `program` fixture."""
+    return program(PRELUDE + "".join(textwrap.dedent(source) for source in sources), name)
 
 
 def named(run: Run) -> dict:
@@ -61,3 +61,20 @@ def run_both(path, **kwargs) -> tuple[Run, Run]:
 
 def describe(run: Run) -> str:
     return f"exit {run.returncode}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+
+
+def same_in_fresh_folders(path, tmp_path, **kwargs) -> tuple[Run, Run]:
+    """Run sequentially with argv[1] = tmp_path/seq and under runcompss with tmp_path/dist (each
+    run gets its own files), require success and equal RESULT lines; return both runs."""
+    folders = []
+    for name in ("seq", "dist"):
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        folders.append(folder)
+    timeout = kwargs.pop("timeout", 90)
+    sequential = run_program(path, mode="python", args=[folders[0]], timeout=timeout)
+    assert sequential.returncode == 0, describe(sequential)
+    distributed = run_program(path, args=[folders[1]], timeout=timeout, **kwargs)
+    assert distributed.returncode == 0, describe(distributed)
+    assert distributed.results == sequential.results
+    return sequential, distributed

@@ -9,7 +9,7 @@ import pytest
 from conftest import TWO_NODES, assert_same_as_sequential
 from helpers_api import api_program, named
 
-pytestmark = pytest.mark.timeout(300) if hasattr(pytest.mark, "timeout") else []
+pytestmark = pytest.mark.timeout(300)
 
 
 def test_object_directions(program):
@@ -253,11 +253,6 @@ def test_war_and_waw_are_removed_by_renaming(program):
         def append(x, value):
             x.append(value)
 
-        @task(x=OUT)
-        def overwrite(x, values):
-            x.clear()
-            x.extend(values)
-
         @task(x=INOUT)
         def scale(x, factor):
             x *= factor
@@ -266,20 +261,18 @@ def test_war_and_waw_are_removed_by_renaming(program):
         def make(values):
             return list(values)
 
-        @task(x=INOUT)
-        def append_future(x, value):
-            x.append(value)
+        @task(returns=1)
+        def replace(values):
+            return list(values)
 
         if __name__ == "__main__":
             data = [1]
             before = slow_read(data)          # WAR: submitted before the writer
             append(data, 2)
             middle = slow_read(data)
-            overwrite(data, [9])              # WAW with the append
-            after_first = slow_read(data)
-            overwrite(data, [8, 8])
-            report("war", compss_wait_on([before, middle, after_first]))
-            report("waw_final", compss_wait_on(data))
+            append(data, 3)
+            report("war", compss_wait_on([before, middle]))
+            report("war_final", compss_wait_on(data))
 
             array = np.arange(4.0)
             old = slow_read(array)
@@ -291,17 +284,54 @@ def test_war_and_waw_are_removed_by_renaming(program):
 
             f = make([1, 2])
             readers = [slow_read(f)]
-            append_future(f, 3)               # INOUT on a future
+            append(f, 3)                      # INOUT on a future
             readers.append(slow_read(f))
-            append_future(f, 4)
+            append(f, 4)
             report("war_future", compss_wait_on(readers))
             report("future_final", compss_wait_on(f))
+
+            g = make([0])                     # WAW on a name: each future is its own datum
+            first_reader = slow_read(g)
+            g = replace([5])
+            report("waw_rebind", compss_wait_on([first_reader, slow_read(g), g]))
     """)
     results = named(assert_same_as_sequential(path, resources=TWO_NODES))
-    assert results == {"war": [[1], [1, 2], [9]], "waw_final": [8, 8],
+    assert results == {"war": [[1], [1, 2]], "war_final": [1, 2, 3],
                        "war_array": [[0.0, 1.0, 2.0, 3.0], [0.0, 10.0, 20.0, 30.0]],
                        "array_final": [0.0, 5.0, 10.0, 15.0],
-                       "war_future": [[1, 2], [1, 2, 3]], "future_final": [1, 2, 3, 4]}
+                       "war_future": [[1, 2], [1, 2, 3]], "future_final": [1, 2, 3, 4],
+                       "waw_rebind": [[0], [5], [5]]}
+
+
+def test_out_after_inout_on_the_same_object_waw(program):
+    """OUT on an object the runtime already tracks (it was INOUT before): a new version."""
+    path = api_program(program, """
+        @task(returns=1)
+        def slow_read(x):
+            time.sleep(0.3)
+            return list(x)
+
+        @task(x=INOUT)
+        def append(x, value):
+            x.append(value)
+
+        @task(x=OUT)
+        def overwrite(x, values):
+            x.clear()
+            x.extend(values)
+
+        if __name__ == "__main__":
+            data = [1]
+            append(data, 2)
+            before = slow_read(data)
+            overwrite(data, [9])              # WAW with the append, WAR with the read
+            after_first = slow_read(data)
+            overwrite(data, [8, 8])           # WAW with the first overwrite
+            report("reads", compss_wait_on([before, after_first]))
+            report("final", compss_wait_on(data))
+    """)
+    results = named(assert_same_as_sequential(path, resources=TWO_NODES, timeout=20))
+    assert results == {"reads": [[1, 2], [9]], "final": [8, 8]}
 
 
 def test_in_values_are_captured_at_call_time(program):

@@ -160,6 +160,7 @@ def compss_open(path, mode: str = "r"):
         # The application writes a new version: later tasks must read what it writes.
         datum_id = session.files.get(absolute)
         if datum_id is not None:
+            session.protect_master_file(session.registry.current_key(datum_id), absolute)
             access = session.registry.access(datum_id, Direction.OUT)
             kind = session.datum_kinds.get(datum_id, "file")
             session.add_master_value(access.write_key, MasterValue(kind, None, absolute), 0)

@@ -179,6 +179,36 @@ class Session:
         self.backend.post(lambda: self.backend.apply(
             self.backend.engine.cancel_group(group, f"compss_cancel_group({group!r})")))
 
+    def protect_master_file(self, key: str, path: str) -> None:
+        """The application is about to write `path` in place: tasks that still read the
+        current version must see it as it was when they were called. Snapshot it, point the
+        version at the snapshot, and wait for readers already sent the user's path."""
+        engine, store = self.backend.engine, self.backend.store
+
+        def snapshot_if_read():
+            version = engine.versions.get(key)
+            value = store.get(key)
+            if version is None or not version.pending_readers or value is None \
+                    or value.path != path:
+                return []
+            snapshots = os.path.join(self.snapshot_root(), key)
+            if value.kind == "dir":
+                shutil.copytree(path, snapshots)
+            else:
+                shutil.copyfile(path, snapshots)
+            store.put(key, MasterValue(value.kind, None, snapshots))
+            return [task.task_id for task in engine.tasks.values()
+                    if task.worker is not None and key in task.reads]
+        running = self.backend.call(snapshot_if_read)
+        while running and self.backend.call(lambda: any(t in engine.tasks for t in running)):
+            threading.Event().wait(0.01)
+
+    def snapshot_root(self) -> str:
+        root = getattr(self, "_snapshot_root", None)
+        if root is None:
+            root = self._snapshot_root = tempfile.mkdtemp(prefix="superscalar-versions-")
+        return root
+
     def group_failure(self, group: str):
         state = self.backend.call(lambda: self.backend.engine.groups.get(group))
         return state.failure if state is not None else None
@@ -196,9 +226,9 @@ class Session:
             return
         self.stopped = True
         self.backend.stop()
-        work_root = getattr(self, "work_root", None)
-        if work_root:
-            shutil.rmtree(work_root, ignore_errors=True)
+        for root in (getattr(self, "work_root", None), getattr(self, "_snapshot_root", None)):
+            if root:
+                shutil.rmtree(root, ignore_errors=True)
 
 
 def _master_host() -> str:

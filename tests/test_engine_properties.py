@@ -1,0 +1,95 @@
+"""The pure core, no processes: random programs run in random legal orders give the values of
+the program run in order. This is what renaming promises: only read-after-write orders tasks."""
+from hypothesis import given, settings, strategies as st
+
+from runtime.core.engine import Engine
+from runtime.core.params import Direction
+from runtime.core.records import Dispatch, TaskRecord, WorkerSlots
+from runtime.core.states import TaskState
+from runtime.core.versioning import DataRegistry
+
+DIRECTIONS = [Direction.IN, Direction.OUT, Direction.INOUT, Direction.COMMUTATIVE]
+
+access = st.tuples(st.integers(0, 2), st.sampled_from(DIRECTIONS))
+program = st.lists(st.lists(access, min_size=1, max_size=3, unique_by=lambda a: a[0]),
+                   min_size=1, max_size=25)
+
+
+def sequential_reference(tasks):
+    values = {datum: ("initial", datum) for datum in range(3)}
+    observed = []
+    for task_id, accesses in enumerate(tasks):
+        reads = tuple(values[d] for d, direction in accesses if direction.reads)
+        observed.append(reads)
+        for datum, direction in accesses:
+            if direction.writes:
+                values[datum] = (task_id, datum, reads)
+    return observed, values
+
+
+@settings(max_examples=300, deadline=None)
+@given(program, st.randoms(use_true_random=False))
+def test_any_legal_order_gives_the_sequential_values(tasks, random):
+    registry = DataRegistry()
+    engine = Engine()
+    engine.add_worker(WorkerSlots("w", "node", 1000, 0.0))
+    store = {}
+    datums = []
+    for datum in range(3):
+        datum_id, key = registry.new_datum_with_value()
+        datums.append(datum_id)
+        engine.add_master_value(key, 0)
+        store[key] = ("initial", datum)
+    runnable = []
+    plans = {}
+    for task_id, accesses in enumerate(tasks):
+        resolved = [(registry.access(datums[d], direction), d, direction)
+                    for d, direction in accesses]
+        reads = tuple(a.read_key for a, _, direction in resolved if direction.reads)
+        writes = tuple(a.write_key for a, _, direction in resolved if direction.writes)
+        plans[task_id] = (reads, [(a.write_key, d) for a, d, direction in resolved
+                                  if direction.writes])
+        record = TaskRecord(task_id, f"t{task_id}", tuple(dict.fromkeys(reads)), writes, None)
+        runnable += [i.task.task_id for i in engine.submit(record) if isinstance(i, Dispatch)]
+    observed = {}
+    while runnable:
+        task_id = runnable.pop(random.randrange(len(runnable)))
+        reads, writes = plans[task_id]
+        values = tuple(store[key] for key in reads)
+        observed[task_id] = values
+        for key, datum in writes:
+            store[key] = (task_id, datum, values)
+        runnable += [i.task.task_id for i in engine.task_done(task_id, {})
+                     if isinstance(i, Dispatch)]
+    expected_reads, expected_final = sequential_reference(tasks)
+    assert len(observed) == len(tasks), "every task must have run"
+    assert [observed[i] for i in range(len(tasks))] == expected_reads
+    for datum in range(3):
+        assert store[registry.current_key(datums[datum])] == expected_final[datum]
+    assert engine.live_task_count == 0
+
+
+def test_illegal_transition_tells_the_story():
+    engine = Engine()
+    record = TaskRecord(1, "lonely", (), ("d1v1",), None)
+    engine.add_worker(WorkerSlots("w", "node", 1, 0.0))
+    engine.submit(record)
+    assert record.state is TaskState.RUNNING
+    engine.task_done(1, {})
+    try:
+        engine._move(record, TaskState.RUNNING, "bogus")
+    except Exception as error:
+        message = str(error)
+    assert "illegal move DONE -> RUNNING" in message and "submitted" in message
+
+
+def test_failure_cancels_successors_transitively():
+    engine = Engine()
+    engine.add_worker(WorkerSlots("w", "node", 4, 0.0))
+    engine.submit(TaskRecord(1, "root", (), ("a",), None))
+    engine.submit(TaskRecord(2, "child", ("a",), ("b",), None))
+    engine.submit(TaskRecord(3, "grandchild", ("b",), ("c",), None))
+    engine.task_failed(1, None, "ValueError: boom")
+    assert engine.live_task_count == 0
+    assert engine.versions["c"].failure.root_task_id == 1
+    assert [f.task_name for f in engine.failures] == ["root"]
