@@ -60,7 +60,7 @@ class Placement:
         self.declared: list[WorkerSlots] = []     # nodes expected to join (from resources.xml)
         self._queues: dict[Requirements, deque] = {}
         self._priority_queues: dict[Requirements, deque] = {}
-        self.mean_duration = 1.0                  # pessimistic until tasks report
+        self.mean_duration = 0.0                  # optimistic: one long task corrects it
 
     def declare(self, nodes: list[WorkerSlots]) -> None:
         self.declared = list(nodes)

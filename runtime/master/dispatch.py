@@ -65,7 +65,7 @@ class Outbox:
             return
         self.bytes_sent += sum(memoryview(part).nbytes for part in parts)
         try:
-            self._backend.router.send_multipart([link.routing_id, *parts], copy=False)
+            protocol.send(self._backend.router, parts, link.routing_id)
         except zmq.ZMQError as error:   # the worker is gone; the liveness check handles it
             log.warning("could not reach worker %s: %s", worker_id, error)
 

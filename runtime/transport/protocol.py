@@ -14,7 +14,7 @@ request carries the key itself. Anything else from an unknown peer is dropped an
 """
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 import msgpack
 
@@ -32,15 +32,28 @@ def _message(type_code: int):
     def register(cls):
         cls = dataclass(slots=True)(cls)
         cls.TYPE = type_code
-        cls.FIELD_COUNT = len(fields(cls))
+        cls.FIELD_NAMES = tuple(f.name for f in fields(cls))
+        cls.FIELD_COUNT = len(cls.FIELD_NAMES)
         _BY_TYPE[type_code] = cls
         return cls
     return register
 
 
 def encode(message, frames: list = ()) -> list:
-    header = msgpack.packb([PROTOCOL_VERSION, message.TYPE, *astuple(message)], use_bin_type=True)
+    values = [getattr(message, name) for name in message.FIELD_NAMES]
+    header = msgpack.packb([PROTOCOL_VERSION, message.TYPE, *values], use_bin_type=True)
     return [header, *frames]
+
+
+ZERO_COPY_MIN_BYTES = 64 * 1024
+
+
+def send(socket, parts: list, routing_id=None) -> None:
+    """Send a multipart message; large frames go zero-copy, small ones are cheaper copied."""
+    if routing_id is not None:
+        parts = [routing_id, *parts]
+    large = any(memoryview(part).nbytes >= ZERO_COPY_MIN_BYTES for part in parts)
+    socket.send_multipart(parts, copy=not large)
 
 
 def decode(parts: list):

@@ -102,7 +102,7 @@ class Executor:
             if output.frames:
                 data.extend(output.frames)
         reply = protocol.ExecResult(entry["id"], described, duration)
-        self._socket.send_multipart(protocol.encode(reply, data), copy=False)
+        protocol.send(self._socket, protocol.encode(reply, data))
 
     def _function(self, entry: dict, frames: list):
         function_id = entry["fn"]
@@ -121,7 +121,7 @@ class Executor:
             exception_frames = []
         reply = protocol.ExecFailed(entry["id"], str(error), error.traceback_text,
                                     error.is_group_exception, len(exception_frames))
-        self._socket.send_multipart(protocol.encode(reply, exception_frames), copy=False)
+        protocol.send(self._socket, protocol.encode(reply, exception_frames))
 
 
 def main(argv: list[str] | None = None) -> int:

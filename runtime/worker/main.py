@@ -124,7 +124,7 @@ class Worker:
             for entry in message.tasks:
                 self._accept_task(entry, frames)
         elif isinstance(message, protocol.GetValues):
-            self.control.send_multipart(self._values_reply(message.keys), copy=False)
+            protocol.send(self.control, self._values_reply(message.keys))
         elif isinstance(message, protocol.DeleteData):
             for key in message.keys:
                 self.store.delete(key)
@@ -198,8 +198,7 @@ class Worker:
         if not isinstance(message, protocol.Fetch) or not is_valid(message.run_key, self.run_key):
             log.warning("worker %s refused a data request without the run key", self.worker_id)
             return
-        self.data_server.send_multipart([routing_id, *self._values_reply(message.keys)],
-                                        copy=False)
+        protocol.send(self.data_server, self._values_reply(message.keys), routing_id)
 
     # ---- executors ----------------------------------------------------------------------------
     def _on_executor(self, parts: list) -> None:
@@ -231,8 +230,7 @@ class Worker:
         elif isinstance(message, protocol.ExecFailed):
             failed = protocol.TaskFailed(task_id, message.message, message.traceback,
                                          message.is_group_exception, message.exception_frames)
-            self.control.send_multipart(protocol.encode(failed, frames[:message.exception_frames]),
-                                        copy=False)
+            protocol.send(self.control, protocol.encode(failed, frames[:message.exception_frames]))
         del entry
 
     def _start_runnable(self) -> None:
@@ -244,8 +242,7 @@ class Worker:
                 return
             self.runnable.popleft()
             self.running_entries[entry["id"]] = entry
-            self.exec_socket.send_multipart([slot.routing_id, *self._exec_message(slot, task)],
-                                            copy=False)
+            protocol.send(self.exec_socket, self._exec_message(slot, task), slot.routing_id)
 
     def _exec_message(self, slot, task: _PendingTask) -> list:
         entry = dict(task.entry)
