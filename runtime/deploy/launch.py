@@ -50,7 +50,8 @@ def start_local_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
     environment["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     log = open(launch.log_path, "ab")
     try:
-        return subprocess.Popen([launch.python or sys.executable, *_worker_arguments(launch)],
+        command = [launch.python or sys.executable, *_worker_arguments(launch), "--die-with-parent"]
+        return subprocess.Popen(command,
                                 env=environment, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     finally:

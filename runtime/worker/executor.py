@@ -19,6 +19,7 @@ from ..transport import protocol
 from ..transport.auth import run_key_from_environment
 from ..transport.payload import serialize
 from .execution import StoredInput, TaskError, run_task
+from .lifetime import die_with_parent
 from .worker_context import enter_worker_context
 
 
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", required=True)
     parser.add_argument("--jobs-dir", default=None)
     options = parser.parse_args(argv)
+    die_with_parent()
     enter_worker_context()
     Executor(options.address, options.executor_id, options.work_dir, options.jobs_dir).serve()
     return 0

@@ -23,6 +23,7 @@ import zmq
 
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
+from .lifetime import die_with_parent, parent_is_gone
 from .pool import ExecutorPool
 from .store import DataStore
 from .worker_context import enter_worker_context
@@ -66,7 +67,7 @@ class Worker:
         self.peers: dict[str, zmq.Socket] = {}
         self.done_batch: list = []
         self.running_entries: dict[int, dict] = {}
-        self.parent_pid = os.getppid()
+        self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
         self.poller = zmq.Poller()
         for socket in (self.control, self.data_server, self.exec_socket):
             self.poller.register(socket, zmq.POLLIN)
@@ -94,7 +95,7 @@ class Worker:
             if now - last_heartbeat > HEARTBEAT_SECONDS:
                 self.control.send_multipart(protocol.encode(protocol.Heartbeat(self.worker_id)))
                 last_heartbeat = now
-                if os.getppid() != self.parent_pid:
+                if parent_is_gone(self.parent_pid):
                     log.warning("master process is gone; worker %s exits", self.worker_id)
                     break
             self._flush_done()
@@ -333,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind-host", default="127.0.0.1")
     parser.add_argument("--advertise-host", default="127.0.0.1")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--die-with-parent", action="store_true",
+                        help="started by a local master: exit when it does")
     options = parser.parse_args(argv)
     logging.basicConfig(level=options.log_level.upper(),
                         format=f"[worker {options.worker_id}] %(levelname)s %(message)s")
