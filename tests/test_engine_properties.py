@@ -53,7 +53,10 @@ def test_any_legal_order_gives_the_sequential_values(tasks, random):
         runnable += [i.task.task_id for i in engine.submit(record) if isinstance(i, Dispatch)]
     observed = {}
     while runnable:
-        task_id = runnable.pop(random.randrange(len(runnable)))
+        # Like a worker: a dispatched (possibly pipelined) task starts once its inputs exist.
+        startable = [i for i, t in enumerate(runnable) if all(k in store for k in plans[t][0])]
+        assert startable, "dispatched tasks wait for inputs that nothing will produce"
+        task_id = runnable.pop(random.choice(startable))
         reads, writes = plans[task_id]
         values = tuple(store[key] for key in reads)
         observed[task_id] = values
@@ -67,6 +70,25 @@ def test_any_legal_order_gives_the_sequential_values(tasks, random):
     for datum in range(3):
         assert store[registry.current_key(datums[datum])] == expected_final[datum]
     assert engine.live_task_count == 0
+
+
+def test_chain_is_pipelined_to_the_producers_worker():
+    engine = Engine()
+    engine.add_worker(WorkerSlots("w", "node", 2, 0.0))
+    dispatched = []
+    previous = None
+    for task_id in range(1, 7):
+        reads = (previous,) if previous else ()
+        record = TaskRecord(task_id, f"t{task_id}", reads, (f"k{task_id}",), None)
+        dispatched += [i for i in engine.submit(record) if isinstance(i, Dispatch)]
+        previous = f"k{task_id}"
+    # t1 runs; t2.. are sent ahead (up to 2 units + 2 of allowance), each told its input is
+    # produced on that same worker.
+    assert [i.task.task_id for i in dispatched] == [1, 2, 3, 4]
+    assert dispatched[1].sources == (("k1", ()),)
+    assert "pipelined" in engine.story(2)[-1][1]
+    more = engine.task_done(1, {"k1": 8}, 0.001)
+    assert [i.task.task_id for i in more if isinstance(i, Dispatch)] == [5]
 
 
 def test_illegal_transition_tells_the_story():

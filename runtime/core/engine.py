@@ -24,6 +24,9 @@ from .records import (MASTER, CancelRunning, DeleteVersions, Dispatch, FetchValu
 from .states import FINISHED, TaskState, check_transition
 
 
+MAX_PIPELINE_CANDIDATES = 10_000
+
+
 class _Group:
     __slots__ = ("live", "failure", "waiters")
 
@@ -41,8 +44,12 @@ class Engine:
         self.groups: dict[str, _Group] = {}
         self.failures: list[TaskFailure] = []        # root failures, in order, for the exit code
         self.completed = 0
+        self.finished = 0                # DONE + FAILED + CANCELLED, for back-pressure
         self._barrier_waiters: list = []
         self._observers: list = []
+        # Waiting tasks that may be sent ahead to the worker running all their producers, so
+        # the worker starts them without a round trip through the master (see _pipeline).
+        self._pipeline_candidates: deque = deque()
 
     # ---- observers (graph, traces, monitor, provenance subscribe here) -------------------
     def subscribe(self, observer) -> None:
@@ -85,6 +92,9 @@ class Engine:
         elif task.waiting_on == 0:
             self._make_ready(task, "no pending inputs", instructions)
             self._schedule(instructions)
+        elif task.waiting_on <= 2:
+            self._add_pipeline_candidate(task)
+            self._pipeline(instructions)
         return instructions
 
     def _version_for_read(self, task: TaskRecord, key: str) -> VersionState:
@@ -218,14 +228,61 @@ class Engine:
 
     def _schedule(self, instructions: list) -> None:
         for task, worker in self.placement.place(self.versions):
-            self._move(task, TaskState.RUNNING, f"placed on {worker.worker_id}")
-            task.worker = worker.worker_id
-            sources = []
-            for key in task.reads:
-                locations = self.versions[key].locations
-                if worker.worker_id not in locations:
-                    sources.append((key, tuple(locations)))
-            instructions.append(Dispatch(worker.worker_id, task, tuple(sources)))
+            self._dispatch(task, worker, f"placed on {worker.worker_id}", instructions)
+        if self._pipeline_candidates:
+            self._pipeline(instructions)
+
+    def _dispatch(self, task: TaskRecord, worker: WorkerSlots, cause: str,
+                  instructions: list) -> None:
+        self._move(task, TaskState.RUNNING, cause)
+        task.worker = worker.worker_id
+        sources = []
+        for key in task.reads:
+            version = self.versions[key]
+            if version.producer is not None:
+                sources.append((key, ()))        # produced on this worker by a running task
+            elif worker.worker_id not in version.locations:
+                sources.append((key, tuple(version.locations)))
+        instructions.append(Dispatch(worker.worker_id, task, tuple(sources)))
+        for successor in task.successors:
+            if successor.state is TaskState.WAITING and successor.waiting_on <= 2:
+                self._add_pipeline_candidate(successor)
+
+    def _add_pipeline_candidate(self, task: TaskRecord) -> None:
+        if len(self._pipeline_candidates) < MAX_PIPELINE_CANDIDATES:
+            self._pipeline_candidates.append(task)
+
+    def _pipeline(self, instructions: list) -> None:
+        """Send waiting tasks ahead, oldest first; stop at the first that finds no room, so
+        each call costs O(tasks sent), not O(candidates)."""
+        candidates = self._pipeline_candidates
+        while candidates:
+            task = candidates[0]
+            if task.state is not TaskState.WAITING:
+                candidates.popleft()
+                continue
+            worker = self._sole_producer_worker(task)
+            if worker is None:
+                candidates.popleft()              # reconsidered when another producer runs
+                continue
+            if not self.placement.can_pipeline(worker, task.requirements):
+                return
+            candidates.popleft()
+            self.placement.take(worker, task)
+            self._dispatch(task, worker, f"pipelined on {worker.worker_id} behind its producers",
+                           instructions)
+
+    def _sole_producer_worker(self, task: TaskRecord):
+        worker_id = None
+        for key in task.reads:
+            producer = self.versions[key].producer
+            if producer is None:
+                continue
+            if producer.state is not TaskState.RUNNING or \
+                    (worker_id is not None and producer.worker != worker_id):
+                return None
+            worker_id = producer.worker
+        return self.placement.workers.get(worker_id) if worker_id is not None else None
 
     def _cancel(self, task: TaskRecord, failure: TaskFailure, cause: str,
                 instructions: list) -> None:
@@ -261,6 +318,7 @@ class Engine:
     def _finish(self, task: TaskRecord, instructions: list) -> None:
         """Drop a finished task's record and release what it read."""
         del self.tasks[task.task_id]
+        self.finished += 1
         task.successors = []
         task.payload = None
         for key in task.reads:

@@ -122,6 +122,13 @@ class Placement:
                     self._take(worker, task)
                     yield task, worker
 
+    def can_pipeline(self, worker: WorkerSlots, need: Requirements) -> bool:
+        """Room to queue a task behind its producers on `worker` (only when tasks are short)."""
+        return self.mean_duration < SHORT_TASK_SECONDS and self._fits_now(worker, need, 1)
+
+    def take(self, worker: WorkerSlots, task: TaskRecord) -> None:
+        self._take(worker, task)
+
     @staticmethod
     def _fits_now(worker: WorkerSlots, need: Requirements, allowance_factor: int) -> bool:
         if not worker.alive or not can_ever_fit(worker, need):

@@ -1,6 +1,7 @@
 """Task life cycle as data: the legal moves are a table, anything else is a bug that says so.
 
     WAITING --inputs produced--> READY --placed--> RUNNING --ok--> DONE
+       +-------pipelined behind its producers' worker----^
        |                           |                  |---error--> FAILED --retry--> READY
        +------predecessor failed / group cancelled----+---lost worker---> READY
                               CANCELLED
@@ -24,6 +25,7 @@ W, R, X, D, F, C = (TaskState.WAITING, TaskState.READY, TaskState.RUNNING, TaskS
 
 LEGAL_TRANSITIONS = frozenset({
     (W, R), (R, X), (X, D), (X, F),
+    (W, X),                          # pipelined: sent to the worker running all its producers
     (W, C), (R, C), (X, C),          # a failed predecessor, a cancelled group
     (X, R),                          # the worker running it was lost: run it elsewhere
     (F, R),                          # retry after a failure

@@ -93,6 +93,8 @@ class Outbox:
         return protocol.encode(protocol.RunTasks(entries), data)
 
     def _source(self, key: str, kind: str, locations: tuple, link, data: list) -> list:
+        if not locations:
+            return [key, kind, ["pending"]]      # a task running on that worker produces it
         links = self._backend.links
         for location in locations:
             peer = links.get(location)

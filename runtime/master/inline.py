@@ -45,6 +45,9 @@ class InlineBackend(Shell):
     def raise_if_dead(self) -> None:
         return None
 
+    def admit_task(self) -> None:
+        return None      # each task has already run when the next is submitted
+
     def start(self, run_key: str) -> None:
         return None
 

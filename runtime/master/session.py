@@ -126,6 +126,7 @@ class Session:
                group: str | None) -> None:
         record = TaskRecord(call.task_id, call.name, call.reads, call.writes, call,
                             requirements, priority, group)
+        self.backend.admit_task()
         self._flush_releases()
         self.backend.post(self._submit_on_io_thread, record)
 

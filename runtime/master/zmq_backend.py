@@ -27,6 +27,9 @@ from .shell import Shell, Waiter
 log = logging.getLogger("superscalar.master")
 
 WORKER_CHECK_SECONDS = 0.5
+# Tasks submitted and not finished before the application thread is made to wait: bounds the
+# master's memory when a program submits 10^6 tasks faster than the workers run them.
+MAX_TASKS_IN_FLIGHT = 100_000
 
 
 class _WorkerLink:
@@ -68,6 +71,8 @@ class ZmqBackend(Shell):
         self._thread = threading.Thread(target=self._run, name="superscalar-io", daemon=True)
         self.fatal_error: BaseException | None = None
         self.bytes_received = 0      # every frame from workers: proves data bypasses the master
+        self.in_flight = threading.Semaphore(MAX_TASKS_IN_FLIGHT)
+        self._finished_released = 0
 
     # ---- set-up -----------------------------------------------------------------------------
     def expect_worker(self, worker_id, process, is_local, node, log_path, computing_units):
@@ -138,6 +143,7 @@ class ZmqBackend(Shell):
                     self._drain_router()
                 self._run_commands()
                 self.outbox.flush()
+                self._release_finished()
                 now = time.monotonic()
                 if now - last_check > WORKER_CHECK_SECONDS:
                     self._check_worker_processes()
@@ -147,6 +153,17 @@ class ZmqBackend(Shell):
         except BaseException as error:  # noqa: BLE001 - surfaced to the application thread
             log.exception("I/O thread failed")
             self.fatal_error = error
+
+    def admit_task(self) -> None:
+        """Back-pressure: called by the application thread before each submission."""
+        while not self.in_flight.acquire(timeout=0.5):
+            self.raise_if_dead()
+
+    def _release_finished(self) -> None:
+        finished = self.engine.finished
+        if finished != self._finished_released:
+            self.in_flight.release(finished - self._finished_released)
+            self._finished_released = finished
 
     def _drain_wakes(self) -> None:
         while True:

@@ -151,7 +151,7 @@ class Worker:
             else:
                 task.missing.add(key)
                 waiters = self.waiting_for_key.setdefault(key, [])
-                if not waiters:
+                if not waiters and source[0] == "peer":
                     self._request_fetch(source[1], key)
                 waiters.append(task)
         self.pending[entry["id"]] = task
@@ -172,14 +172,19 @@ class Worker:
             raise protocol.ProtocolError(f"unexpected {type(message).__name__} from a peer")
         for key, start, count, kind in message.entries:
             self.store.put_transferred(key, kind, frames[start:start + count])
-            for task in self.waiting_for_key.pop(key, []):
-                task.missing.discard(key)
-                if not task.missing:
-                    self.runnable.append(task)
+            self._satisfy(key)
         for key in message.missing:
             for task in self.waiting_for_key.pop(key, []):
                 self._fail_locally(task.entry, f"input {key} is no longer held by the worker "
                                                f"that produced it")
+
+    def _satisfy(self, key: str) -> None:
+        waiters = self.waiting_for_key.pop(key, None)
+        if waiters:
+            for task in waiters:
+                task.missing.discard(key)
+                if not task.missing:
+                    self.runnable.append(task)
 
     def _values_reply(self, keys: list) -> list:
         entries, missing, data = [], [], []
@@ -227,6 +232,7 @@ class Worker:
                 else:
                     self.store.put_path(key, kind, path, nbytes)
                 sizes.append([key, nbytes])
+                self._satisfy(key)
             self.done_batch.append([task_id, sizes, message.duration])
         elif isinstance(message, protocol.ExecFailed):
             failed = protocol.TaskFailed(task_id, message.message, message.traceback,
@@ -294,6 +300,11 @@ class Worker:
         task = self.pending.pop(task_id, None)
         if task is not None and task in self.runnable:
             self.runnable.remove(task)
+        if task is not None:
+            for key in task.missing:
+                waiters = self.waiting_for_key.get(key, [])
+                if task in waiters:
+                    waiters.remove(task)
         for slot in self.pool.running():
             if slot.task_id == task_id:
                 self.running_entries.pop(task_id, None)
