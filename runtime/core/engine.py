@@ -67,7 +67,7 @@ class Engine:
     # ---- application side -----------------------------------------------------------------
     def add_master_value(self, key: str, nbytes: int) -> None:
         """The application holds this version's value (an object it passed, a file on its disk)."""
-        self.versions[key] = VersionState(key, None, {MASTER}, nbytes)
+        self.versions[key] = VersionState(key, None, [MASTER], nbytes)
 
     def submit(self, task: TaskRecord) -> list:
         task.history.append((TaskState.WAITING, "submitted"))
@@ -137,7 +137,8 @@ class Engine:
         version = self.versions.get(key)
         if version is None:
             return []
-        version.locations.add(MASTER)
+        if MASTER not in version.locations:
+            version.locations.append(MASTER)
         waiters, version.waiters = tuple(version.waiters or ()), None
         return [ValueAtMaster(key, waiters)] if waiters else []
 
@@ -185,7 +186,8 @@ class Engine:
             if version is None:
                 continue
             version.producer = None
-            version.locations.add(task.worker)
+            if task.worker not in version.locations:
+                version.locations.append(task.worker)
             version.nbytes = output_sizes.get(key, 0)
             if version.waiters:
                 instructions.append(FetchValue(key, (task.worker,)))
@@ -354,12 +356,14 @@ class Engine:
         if worker is None or not worker.alive:
             return instructions
         worker.alive = False
+        self.placement.workers_changed()
         for task_id in sorted(worker.running):
             task = self.tasks.get(task_id)
             if task is not None and task.state is TaskState.RUNNING:
                 instructions += self.task_failed(task_id, None, f"RuntimeError: {message}")
         for version in self.versions.values():
-            version.locations.discard(worker_id)
+            if worker_id in version.locations:
+                version.locations.remove(worker_id)
         if not any(w.alive for w in self.placement.workers.values()):
             instructions += self.abort(f"no worker is left: {message}")
         return instructions

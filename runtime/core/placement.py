@@ -61,20 +61,42 @@ class Placement:
         self._queues: dict[Requirements, deque] = {}
         self._priority_queues: dict[Requirements, deque] = {}
         self.mean_duration = 0.0                  # optimistic: one long task corrects it
+        # Per distinct Requirements (a handful per program): the live workers that can ever
+        # run it, and whether any declared node can. Recomputed when the worker set changes.
+        self._eligible: dict[Requirements, tuple] = {}
+        self._satisfiable: dict[Requirements, bool] = {}
 
     def declare(self, nodes: list[WorkerSlots]) -> None:
         self.declared = list(nodes)
+        self.workers_changed()
 
     def add_worker(self, worker: WorkerSlots) -> None:
         worker.free_units = worker.computing_units
         worker.free_memory_gb = worker.memory_gb
         worker.free_gpus = worker.gpus
         self.workers[worker.worker_id] = worker
+        self.workers_changed()
+
+    def workers_changed(self) -> None:
+        self._eligible.clear()
+        self._satisfiable.clear()
+
+    def _eligible_workers(self, need: Requirements) -> tuple:
+        eligible = self._eligible.get(need)
+        if eligible is None:
+            eligible = self._eligible[need] = tuple(
+                w for w in self.workers.values() if w.alive and can_ever_fit(w, need))
+        return eligible
 
     def enqueue(self, task: TaskRecord) -> None:
         need = task.requirements
-        pool = self.declared or list(self.workers.values())
-        if pool and not any(can_ever_fit(worker, need) for worker in pool):
+        satisfiable = self._satisfiable.get(need)
+        if satisfiable is None:
+            pool = self.declared or list(self.workers.values())
+            satisfiable = self._satisfiable[need] = not pool or any(
+                can_ever_fit(worker, need) for worker in pool)
+        if not satisfiable:
+            pool = self.declared or list(self.workers.values())
             largest = max(pool, key=lambda w: (w.computing_units, w.memory_gb))
             raise UnsatisfiableRequirements(
                 f"task {task.name}: @constraint({describe(need)}) can never be met; the largest "
@@ -110,11 +132,14 @@ class Placement:
         if not self.workers:
             return
         allowance_factor = 1 if self.mean_duration < SHORT_TASK_SECONDS else 0
+        fits_now = self._fits_now
         for queues in (self._priority_queues, self._queues):
             for need, queue in queues.items():
+                if not queue:
+                    continue
+                eligible = self._eligible_workers(need)
                 while queue:
-                    candidates = [w for w in self.workers.values()
-                                  if self._fits_now(w, need, allowance_factor)]
+                    candidates = [w for w in eligible if fits_now(w, need, allowance_factor)]
                     if not candidates:
                         break
                     task = queue.popleft()
@@ -124,7 +149,8 @@ class Placement:
 
     def can_pipeline(self, worker: WorkerSlots, need: Requirements) -> bool:
         """Room to queue a task behind its producers on `worker` (only when tasks are short)."""
-        return self.mean_duration < SHORT_TASK_SECONDS and self._fits_now(worker, need, 1)
+        return (self.mean_duration < SHORT_TASK_SECONDS and worker in self._eligible_workers(need)
+                and self._fits_now(worker, need, 1))
 
     def take(self, worker: WorkerSlots, task: TaskRecord) -> None:
         self._take(worker, task)
@@ -144,6 +170,12 @@ class Placement:
     def _best(candidates: list, task: TaskRecord, versions: dict) -> WorkerSlots:
         if len(candidates) == 1:
             return candidates[0]
+        if not task.reads:
+            best = candidates[0]
+            for worker in candidates:
+                if worker.free_units > best.free_units:
+                    best = worker
+            return best
         local_bytes = dict.fromkeys((w.worker_id for w in candidates), 0)
         for key in task.reads:
             version = versions.get(key)

@@ -62,7 +62,7 @@ class TaskFailure:
 class VersionState:
     key: str
     producer: TaskRecord | None         # None once produced (or for application values)
-    locations: set = field(default_factory=set)    # worker ids and/or MASTER
+    locations: list = field(default_factory=list)  # worker ids and/or MASTER (a list: usually one)
     nbytes: int = 0
     pending_readers: int = 0            # submitted tasks that read it and are not finished
     referenced: bool = True             # the application still holds this version (a future, an object)
