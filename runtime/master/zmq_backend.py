@@ -120,12 +120,14 @@ class ZmqBackend(Shell):
         if self._thread.is_alive():
             self.post(self._begin_stop)
             self._thread.join(timeout=10)
+        deadline = time.monotonic() + 2.0      # workers got Stop; give them a moment, then kill
         for link in self.links.values():
-            if link.process is not None:
-                try:
-                    link.process.wait(timeout=3)
-                except Exception:
-                    link.process.kill()
+            if link.process is None:
+                continue
+            try:
+                link.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:
+                link.process.kill()
         self.context.destroy(linger=0)
 
     # ---- the loop ------------------------------------------------------------------------------

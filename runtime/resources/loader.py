@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 from .local import local_machine_model
 from .model import ComputeNode, ResourceFileError, ResourceModel
-from .xml_files import ProjectFile, ProjectNode, parse_project_file, parse_resources_file
+
+if TYPE_CHECKING:   # lxml is imported only when a file is actually read (start-up time)
+    from .xml_files import ProjectFile, ProjectNode
 
 
 def load_resources(
@@ -27,9 +30,11 @@ def load_resources(
     if resources_path is None:
         base = local_machine_model()
     else:
+        from .xml_files import parse_resources_file
         base = parse_resources_file(resources_path)
     if project_path is None:
         return base
+    from .xml_files import parse_project_file
     return apply_project(base, parse_project_file(project_path))
 
 

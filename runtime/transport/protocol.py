@@ -14,8 +14,6 @@ request carries the key itself. Anything else from an unknown peer is dropped an
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-
 import msgpack
 
 PROTOCOL_VERSION = 1
@@ -28,14 +26,54 @@ class ProtocolError(ValueError):
 _BY_TYPE: dict[int, type] = {}
 
 
+class _Message:
+    """A typed, slotted record; fields are the class annotations, in order. (Built without
+    dataclass code generation: every process imports this module at start-up.)"""
+
+    __slots__ = ()
+    TYPE = 0
+    FIELD_NAMES: tuple = ()
+    FIELD_COUNT = 0
+    DEFAULTS: dict = {}
+
+    def __init__(self, *values, **named):
+        names = self.FIELD_NAMES
+        if len(values) > len(names):
+            raise TypeError(f"{type(self).__name__} takes {len(names)} fields")
+        for name, value in zip(names, values):
+            object.__setattr__(self, name, value)
+        for name in names[len(values):]:
+            if name in named:
+                value = named.pop(name)
+            elif name in self.DEFAULTS:
+                value = self.DEFAULTS[name]
+            else:
+                raise TypeError(f"{type(self).__name__} is missing field {name!r}")
+            object.__setattr__(self, name, value)
+        if named:
+            raise TypeError(f"{type(self).__name__} has no field(s) {sorted(named)}")
+
+    def __eq__(self, other):
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n in self.FIELD_NAMES)
+
+    def __repr__(self):
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.FIELD_NAMES)
+        return f"{type(self).__name__}({fields})"
+
+
 def _message(type_code: int):
     def register(cls):
-        cls = dataclass(slots=True)(cls)
-        cls.TYPE = type_code
-        cls.FIELD_NAMES = tuple(f.name for f in fields(cls))
-        cls.FIELD_COUNT = len(cls.FIELD_NAMES)
-        _BY_TYPE[type_code] = cls
-        return cls
+        names = tuple(cls.__dict__.get("__annotations__", {}))
+        defaults = {n: cls.__dict__[n] for n in names if n in cls.__dict__}
+        namespace = {"__slots__": names, "TYPE": type_code, "FIELD_NAMES": names,
+                     "FIELD_COUNT": len(names), "DEFAULTS": defaults,
+                     "__annotations__": cls.__dict__.get("__annotations__", {}),
+                     "__doc__": cls.__doc__, "__module__": cls.__module__,
+                     "__qualname__": cls.__qualname__}
+        built = type(cls.__name__, (_Message,), namespace)
+        _BY_TYPE[type_code] = built
+        return built
     return register
 
 
@@ -194,4 +232,4 @@ class ExecFailed:
 
 @_message(34)
 class Shutdown:
-    reason: str = field(default="")
+    reason: str = ""

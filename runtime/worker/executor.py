@@ -51,8 +51,9 @@ class _CapturedStreams:
 
 
 class Executor:
-    def __init__(self, address: str, executor_id: int, work_dir: str, jobs_dir: str | None):
-        self._run_key = run_key_from_environment()
+    def __init__(self, address: str, executor_id: int, work_dir: str, jobs_dir: str | None,
+                 run_key: str | None = None):
+        self._run_key = run_key or run_key_from_environment()
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
@@ -123,6 +124,20 @@ class Executor:
         reply = protocol.ExecFailed(entry["id"], str(error), error.traceback_text,
                                     error.is_group_exception, len(exception_frames))
         protocol.send(self._socket, protocol.encode(reply, exception_frames))
+
+
+def serve_in_forked_child(address: str, executor_id: int, work_dir: str, jobs_dir: str | None,
+                          run_key: str) -> None:
+    """Entry point of an executor forked from its worker; exits the process when done."""
+    code = 0
+    try:
+        die_with_parent()
+        enter_worker_context()
+        Executor(address, executor_id, work_dir, jobs_dir, run_key).serve()
+    except BaseException:  # noqa: BLE001 - a forked child must never return into the worker
+        code = 1
+    finally:
+        os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

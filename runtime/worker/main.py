@@ -49,6 +49,10 @@ class Worker:
         self.work_dir = options.work_dir
         os.makedirs(os.path.join(self.work_dir, "sandbox"), exist_ok=True)
         self.store = DataStore(os.path.join(self.work_dir, "data"))
+        exec_address = f"ipc://{self.work_dir}/executors.sock"
+        # Before any ZeroMQ context exists: the pool forks the first executors.
+        self.pool = ExecutorPool(options.computing_units, exec_address, self.work_dir,
+                                 options.jobs_dir, self.run_key)
         self.context = zmq.Context()
         self.control = self._socket(zmq.DEALER)
         self.control.connect(options.master)
@@ -56,10 +60,7 @@ class Worker:
         port = self.data_server.bind_to_random_port(f"tcp://{options.bind_host}")
         self.data_address = f"tcp://{options.advertise_host}:{port}"
         self.exec_socket = self._socket(zmq.ROUTER)
-        exec_address = f"ipc://{self.work_dir}/executors.sock"
         self.exec_socket.bind(exec_address)
-        self.pool = ExecutorPool(options.computing_units, exec_address, self.work_dir,
-                                 options.jobs_dir, self.run_key)
         self.functions: dict[int, list] = {}
         self.pending: dict[int, _PendingTask] = {}
         self.runnable: deque[_PendingTask] = deque()

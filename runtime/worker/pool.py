@@ -16,10 +16,41 @@ from dataclasses import dataclass, field
 from ..transport.auth import RUN_KEY_ENV
 
 
+class ForkedProcess:
+    """The Popen-like handle of an executor forked from the worker."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, number: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, number)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
 @dataclass(slots=True, eq=False)
 class ExecutorSlot:
     executor_id: int
-    process: subprocess.Popen
+    process: object                          # subprocess.Popen or ForkedProcess
     routing_id: bytes | None = None          # known once it said ExecutorReady
     functions: set = field(default_factory=set)
     task_id: int | None = None               # the task it runs
@@ -28,6 +59,10 @@ class ExecutorSlot:
 
 
 class ExecutorPool:
+    """Create it before the worker makes its ZeroMQ context: the first executors are forked
+    from the worker (no interpreter start-up, modules already imported), which is only safe
+    while no context exists. Replacements later are started as fresh interpreters."""
+
     def __init__(self, size: int, address: str, work_dir: str, jobs_dir: str | None,
                  run_key: str, python: str | None = None):
         self._address = address
@@ -39,7 +74,19 @@ class ExecutorPool:
         self._by_routing_id: dict[bytes, ExecutorSlot] = {}
         self._next_id = 0
         for _ in range(size):
-            self._spawn()
+            self._fork()
+
+    def _fork(self) -> ExecutorSlot:
+        from .executor import serve_in_forked_child
+        executor_id = self._next_id
+        self._next_id += 1
+        pid = os.fork()
+        if pid == 0:
+            serve_in_forked_child(self._address, executor_id, self._work_dir, self._jobs_dir,
+                                  self._run_key)       # never returns
+        slot = ExecutorSlot(executor_id, ForkedProcess(pid))
+        self.slots[executor_id] = slot
+        return slot
 
     def _spawn(self) -> ExecutorSlot:
         executor_id = self._next_id
@@ -106,7 +153,7 @@ class ExecutorPool:
     def running(self) -> list[ExecutorSlot]:
         return [slot for slot in self.slots.values() if slot.task_id is not None]
 
-    def stop(self, grace: float = 1.0) -> None:
+    def stop(self, grace: float = 0.3) -> None:
         deadline = time.monotonic() + grace
         for slot in self.slots.values():
             while slot.process.poll() is None and time.monotonic() < deadline:
