@@ -88,6 +88,10 @@ def test_collection_directions_depth_one(program):
             report("element_inout_then_collection", compss_wait_on(total(arrays)).tolist())
             report("inout_arrays", [a.tolist() for a in compss_wait_on(arrays)])
 
+            pair = (np.zeros(2), np.ones(2))        # a tuple collection: elements updated
+            scale_all(pair, 3.0)
+            report("inout_tuple", [a.tolist() for a in compss_wait_on(pair)])
+
             gone = [square(5), 1]
             report("in_delete", compss_wait_on(consume(gone)))
             report("in_delete_plain", compss_wait_on(consume([4, 5])))
@@ -102,7 +106,7 @@ def test_collection_directions_depth_one(program):
         "inout_arrays_before": [3.0] * 3, "inout_arrays_after": [30.0] * 3,
         "plain_in_after_inout": [12, 13, 14, 15], "element_inout_then_collection": [10.0] * 3,
         "inout_arrays": [[0.0] * 3, [-10.0] * 3, [20.0] * 3],
-        "in_delete": 26, "in_delete_plain": 9, "empty": 0}
+        "inout_tuple": [[0.0, 0.0], [3.0, 3.0]], "in_delete": 26, "in_delete_plain": 9, "empty": 0}
 
 
 def test_nested_collections_depth_two_and_three(program):

@@ -6,8 +6,8 @@ named results must agree; each test also checks the values against plain Python 
 import numpy as np
 import pytest
 
-from conftest import TWO_NODES, assert_same_as_sequential
-from helpers_api import api_program, named
+from conftest import TWO_NODES, assert_same_as_sequential, run_program
+from helpers_api import api_program, describe, named
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -162,12 +162,19 @@ def test_returns_variants_and_per_call_override(program):
             report("override_str", compss_wait_on([m, n]))
             chained = one(two(5)[1])                 # a future of a multi-return as input
             report("chained", compss_wait_on(chained))
+            twice = one(100)
+            report("wait_twice", [compss_wait_on(twice), compss_wait_on(twice)])
+            report("wait_plain_values", [compss_wait_on(5), compss_wait_on("s"),
+                                         compss_wait_on([1, {"k": 2}])])
+            report("wait_many", list(compss_wait_on(one(1), 7, [one(2)])))
     """)
     results = named(assert_same_as_sequential(path))
     assert results == {"one": 2, "two": [3, 6], "three_len": 3, "three": [10, 11, 12],
                        "typed": 40, "typed_pair": [5, [5, 5]], "as_dict": {"x": 6},
                        "as_list": [7, 7], "nothing": True, "override3": [20, 21, 22],
-                       "override1": 30, "override_str": [1, 2], "chained": 11}
+                       "override1": 30, "override_str": [1, 2], "chained": 11,
+                       "wait_twice": [101, 101], "wait_plain_values": [5, "s", [1, {"k": 2}]],
+                       "wait_many": [2, 7, [3]]}
 
 
 def test_call_forms_priority_varargs_kwargs_keyword_only_defaults(program):
@@ -246,7 +253,7 @@ def test_war_and_waw_are_removed_by_renaming(program):
     path = api_program(program, """
         @task(returns=1)
         def slow_read(x):
-            time.sleep(0.3)           # makes a wrong order likely, never asserted on
+            time.sleep(0.15)          # makes a wrong order likely, never asserted on
             return list(x) if not isinstance(x, np.ndarray) else x.tolist()
 
         @task(x=INOUT)
@@ -484,6 +491,15 @@ def test_futures_inside_containers_passed_as_in(program):
         def flatten_sum(obj):
             return _sum(obj)
 
+        class Box:
+            def __init__(self, content, label):
+                self.content = content
+                self.label = label
+
+        @task(returns=1)
+        def unbox(box):
+            return [box.label, box.content]
+
         @task(returns=1)
         def structure(obj):
             def shape(o):
@@ -505,11 +521,13 @@ def test_futures_inside_containers_passed_as_in(program):
             same_twice = [a, a, a]
             report("repeated", compss_wait_on(structure(same_twice)))
             report("wait_nested", compss_wait_on({"k": [a, (b, c)], "plain": 5}))
+            report("attribute", compss_wait_on(unbox(Box([a, b], "box"))))
     """)
     results = named(assert_same_as_sequential(path, resources=TWO_NODES))
     assert results == {"list": [1, 2, 10], "dict": {"x": 1, "y": [2, {"z": 3}]},
                        "tuple": ["tuple", [1, ["tuple", [2, 5]]]], "sum": 10,
-                       "repeated": [1, 1, 1], "wait_nested": {"k": [1, [2, 3]], "plain": 5}}
+                       "repeated": [1, 1, 1], "wait_nested": {"k": [1, [2, 3]], "plain": 5},
+                       "attribute": ["box", [1, 2]]}
 
 
 def test_task_called_inside_a_task_runs_as_a_plain_call(program):
@@ -539,3 +557,65 @@ def test_task_called_inside_a_task_runs_as_a_plain_call(program):
     """)
     results = named(assert_same_as_sequential(path))
     assert results == {"nested": 23, "nested_future_input": 15, "recursive": 144}
+
+
+ONE_CORE = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<ResourcesList>
+    <ComputeNode Name="localhost">
+        <Processor Name="MainProcessor">
+            <ComputingUnits>1</ComputingUnits>
+        </Processor>
+    </ComputeNode>
+</ResourcesList>
+"""
+
+
+def test_priority_tasks_run_before_queued_normal_tasks(program, tmp_path):
+    """Only under runcompss (sequentially every task runs at its call). One core is held by a
+    gate task until every other task is queued, so the order they then run in is the
+    scheduler's choice alone: priority tasks first."""
+    resources = tmp_path / "one_core.xml"
+    resources.write_text(ONE_CORE)
+    path = api_program(program, """
+        @task(returns=1)
+        def gate(marker):
+            deadline = time.monotonic() + 30
+            while not os.path.exists(marker) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return 0
+
+        def log(folder, name):
+            with open(os.path.join(folder, "order.txt"), "a") as handle:
+                handle.write(name + "\\n")
+
+        @task(returns=1)
+        def normal(folder, name):
+            log(folder, name)
+            return name
+
+        @task(returns=1, priority=True)
+        def urgent(folder, name):
+            log(folder, name)
+            return name
+
+        if __name__ == "__main__":
+            folder = sys.argv[1]
+            marker = os.path.join(folder, "go")
+            held = gate(marker)
+            names = []
+            for index in range(3):
+                names.append(normal(folder, f"n{index}"))
+                names.append(urgent(folder, f"u{index}"))
+            with open(marker, "w"):
+                pass
+            report("values", compss_wait_on([held] + names))
+            with open(os.path.join(folder, "order.txt")) as handle:
+                report("order", handle.read().split())
+    """)
+    run = run_program(path, args=[tmp_path], resources=resources)
+    assert run.returncode == 0, describe(run)
+    results = named(run)
+    assert results["values"] == [0, "n0", "u0", "n1", "u1", "n2", "u2"]
+    order = results["order"]
+    assert sorted(order[:3]) == ["u0", "u1", "u2"], order
+    assert sorted(order[3:]) == ["n0", "n1", "n2"], order

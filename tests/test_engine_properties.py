@@ -75,6 +75,8 @@ def test_any_legal_order_gives_the_sequential_values(tasks, random):
 def test_chain_is_pipelined_to_the_producers_worker():
     engine = Engine()
     engine.add_worker(WorkerSlots("w", "node", 2, 0.0))
+    engine.submit(TaskRecord(100, "warm-up", (), ("w1",), None))
+    engine.task_done(100, {}, 0.001)       # tasks are known to be short: pipelining allowed
     dispatched = []
     previous = None
     for task_id in range(1, 7):
@@ -89,6 +91,14 @@ def test_chain_is_pipelined_to_the_producers_worker():
     assert "pipelined" in engine.story(2)[-1][1]
     more = engine.task_done(1, {"k1": 8}, 0.001)
     assert [i.task.task_id for i in more if isinstance(i, Dispatch)] == [5]
+
+
+def test_nothing_is_pipelined_before_tasks_are_known_to_be_short():
+    engine = Engine()
+    engine.add_worker(WorkerSlots("w", "node", 1, 0.0))
+    first = engine.submit(TaskRecord(1, "t1", (), ("k1",), None))
+    second = engine.submit(TaskRecord(2, "t2", ("k1",), ("k2",), None))
+    assert [i.task.task_id for i in first] == [1] and second == []
 
 
 def test_illegal_transition_tells_the_story():

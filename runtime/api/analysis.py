@@ -63,7 +63,7 @@ class CallBuilder:
         if datum_id is None:
             if direction is Direction.OUT:
                 datum_id = self.registry.new_datum()
-                source = self._captured(value)
+                source = self._captured(value, exclude=value)
                 self._track(value, datum_id)
                 access = self.registry.access(datum_id, direction)
                 self.writes.append(access.write_key)
@@ -71,13 +71,15 @@ class CallBuilder:
                 return ["o", source, access.write_key]
             datum_id = self._new_master_datum(value)
             self._track(value, datum_id)
-        access = self.registry.access(datum_id, direction)
+        # An OUT task does not wait for the old value; it gets the application's copy of the
+        # object (captured before the new version exists) as the instance to fill in.
         source = None
+        if direction is Direction.OUT and not isinstance(value, Future):
+            source = self._captured(value, exclude=value)
+        access = self.registry.access(datum_id, direction)
         if access.read_key is not None:
             self._add_read(access.read_key, "obj")
             source = ["r", access.read_key]
-        elif direction is Direction.OUT and not isinstance(value, Future):
-            source = self._captured(value)
         self.writes.append(access.write_key)
         self.last_written_datum = datum_id
         return ["o", source, access.write_key]
@@ -101,13 +103,16 @@ class CallBuilder:
         self.reads[key] = None
         self.kinds[key] = kind
 
-    def _captured(self, value) -> list:
-        """Serialize now; futures and tracked objects inside become references."""
+    def _captured(self, value, exclude=None) -> list:
+        """Serialize now; futures and tracked objects inside become references (except
+        `exclude`, an object captured as itself)."""
+        def reference_of(obj):
+            return None if obj is exclude else self._reference_of(obj)
         try:
             if isinstance(value, _ATOMIC):
                 frames = serialize(value)
             else:
-                frames = serialize(value, self._reference_of)
+                frames = serialize(value, reference_of)
         except SerializationError as error:
             raise self.fail(f"cannot be serialized to send to a worker: {error}") from None
         start = len(self.frames)

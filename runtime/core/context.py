@@ -6,7 +6,11 @@ records the difference, set once at process start by the worker's entry point.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 _in_worker = False
+_running_task = contextvars.ContextVar("superscalar_running_task", default=False)
 
 
 def mark_worker_process() -> None:
@@ -15,4 +19,15 @@ def mark_worker_process() -> None:
 
 
 def in_worker() -> bool:
-    return _in_worker
+    return _in_worker or _running_task.get()
+
+
+@contextlib.contextmanager
+def running_task():
+    """The sequential backend runs a task's body in the application process: inside it, task
+    calls are plain calls, exactly as on a worker."""
+    token = _running_task.set(True)
+    try:
+        yield
+    finally:
+        _running_task.reset(token)

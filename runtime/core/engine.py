@@ -70,13 +70,15 @@ class Engine:
         self.versions[key] = VersionState(key, None, [MASTER], nbytes)
 
     def submit(self, task: TaskRecord) -> list:
+        read_versions = [self._version_for_read(task, key) for key in task.reads]  # may raise
         task.history.append((TaskState.WAITING, "submitted"))
         self.tasks[task.task_id] = task
+        group = None
         if task.group is not None:
-            self.groups.setdefault(task.group, _Group()).live.add(task.task_id)
-        inherited: TaskFailure | None = None
-        for key in task.reads:
-            version = self._version_for_read(task, key)
+            group = self.groups.setdefault(task.group, _Group())
+            group.live.add(task.task_id)
+        inherited: TaskFailure | None = group.failure if group is not None else None
+        for version in read_versions:
             version.pending_readers += 1
             if version.failure is not None:
                 inherited = inherited or version.failure
@@ -87,7 +89,7 @@ class Engine:
             self.versions[key] = VersionState(key, task)
         instructions: list = []
         if inherited is not None:
-            self._cancel(task, inherited, f"input from failed task {inherited.task_name}",
+            self._cancel(task, inherited, f"cancelled by the failure of {inherited.task_name}",
                          instructions)
         elif task.waiting_on == 0:
             self._make_ready(task, "no pending inputs", instructions)
@@ -95,6 +97,16 @@ class Engine:
         elif task.waiting_on <= 2:
             self._add_pipeline_candidate(task)
             self._pipeline(instructions)
+        return instructions
+
+    def reject(self, task: TaskRecord, message: str) -> list:
+        """A submission the engine cannot accept: its outputs fail with `message`, so whoever
+        waits on them gets the error instead of waiting forever."""
+        failure = TaskFailure(task.task_id, task.name, None, task.task_id, message)
+        self.failures.append(failure)
+        instructions: list = []
+        for key in task.writes:
+            self.versions[key] = VersionState(key, None, failure=failure)
         return instructions
 
     def _version_for_read(self, task: TaskRecord, key: str) -> VersionState:

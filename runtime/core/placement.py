@@ -60,9 +60,12 @@ class Placement:
         self.declared: list[WorkerSlots] = []     # nodes expected to join (from resources.xml)
         self._queues: dict[Requirements, deque] = {}
         self._priority_queues: dict[Requirements, deque] = {}
-        self.mean_duration = 0.0                  # optimistic: one long task corrects it
+        # Unknown (no prefetch, no pipelining) until the first task reports how long it took;
+        # then a moving average. Prefetching before that could queue tasks behind a long one.
+        self.mean_duration = SHORT_TASK_SECONDS * 2
         # Per distinct Requirements (a handful per program): the live workers that can ever
         # run it, and whether any declared node can. Recomputed when the worker set changes.
+        self._measured = False
         self._eligible: dict[Requirements, tuple] = {}
         self._satisfiable: dict[Requirements, bool] = {}
 
@@ -125,7 +128,10 @@ class Placement:
         worker.free_memory_gb += need.memory_gb
         worker.free_gpus += need.gpus
         if duration:
-            self.mean_duration += _DURATION_SMOOTHING * (duration - self.mean_duration)
+            if not self._measured:
+                self.mean_duration, self._measured = duration, True
+            else:
+                self.mean_duration += _DURATION_SMOOTHING * (duration - self.mean_duration)
 
     def place(self, versions: dict):
         """Yield (task, worker) pairs until no ready task fits any worker now."""

@@ -18,12 +18,13 @@ log = logging.getLogger("superscalar.master")
 
 
 class _Batch:
-    __slots__ = ("tasks", "deletes", "gets")
+    __slots__ = ("tasks", "deletes", "gets", "cancels")
 
     def __init__(self) -> None:
         self.tasks: list = []
         self.deletes: list = []
         self.gets: list = []
+        self.cancels: list = []
 
 
 class Outbox:
@@ -47,13 +48,22 @@ class Outbox:
     def add_get(self, worker_id: str, key: str) -> None:
         self._batch(worker_id).gets.append(key)
 
+    def add_cancel(self, worker_id: str, task_id: int) -> None:
+        self._batch(worker_id).cancels.append(task_id)
+
     def flush(self) -> None:
         if not self._batches:
             return
         batches, self._batches = self._batches, {}
         for worker_id, batch in batches.items():
-            if batch.tasks:
-                self.send_now(worker_id, self._run_tasks(worker_id, batch.tasks))
+            # A task dispatched and finished (cancelled) within this same turn is not sent.
+            tasks = [i for i in batch.tasks if i.task.payload is not None]
+            if tasks:
+                self.send_now(worker_id, self._run_tasks(worker_id, tasks))
+            sent = {i.task.task_id for i in tasks}
+            for task_id in batch.cancels:      # after RunTasks: a cancel never overtakes its task
+                if task_id in sent or not any(i.task.task_id == task_id for i in batch.tasks):
+                    self.send_now(worker_id, protocol.encode(protocol.Cancel(task_id)))
             if batch.gets:
                 self.send_now(worker_id, protocol.encode(protocol.GetValues(batch.gets)))
             if batch.deletes:

@@ -14,6 +14,7 @@ from collections import deque
 
 import cloudpickle
 
+from ..core.context import running_task
 from ..core.records import CancelRunning, Dispatch, FetchValue, WorkerSlots
 from ..transport.payload import serialize
 from ..worker.execution import StoredInput, TaskError, run_task
@@ -70,9 +71,11 @@ class InlineBackend(Shell):
         call = task.payload
         inputs = {key: self._input(key) for key in call.reads}
         try:
-            outputs, duration = run_task(call.entry, call.frames, inputs,
-                                         self._function(call.function_id),
-                                         os.path.join(self._scratch, "sandbox"), self._data_dir)
+            with running_task():
+                outputs, duration = run_task(call.entry, call.frames, inputs,
+                                             self._function(call.function_id),
+                                             os.path.join(self._scratch, "sandbox"),
+                                             self._data_dir)
         except TaskError as error:
             try:
                 exception_frames = [bytes(f) for f in serialize(error.exception)]
@@ -106,10 +109,11 @@ class InlineBackend(Shell):
         stored = self._local[instruction.key]
         if stored.kind == "obj":
             value = MasterValue("obj", stored.frames)
-        else:
+        elif stored.kind == "file":
             with open(stored.path, "rb") as handle:
-                value = MasterValue(stored.kind, [handle.read()]) if stored.kind == "file" \
-                    else MasterValue(stored.kind, None, stored.path)
+                value = MasterValue("file", [handle.read()])
+        else:
+            value = MasterValue(stored.kind, None, stored.path)
         self.store.put(instruction.key, value)
         self.apply(self.engine.value_arrived(instruction.key))
 

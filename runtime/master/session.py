@@ -131,7 +131,13 @@ class Session:
         self.backend.post(self._submit_on_io_thread, record)
 
     def _submit_on_io_thread(self, record: TaskRecord) -> None:
-        self.backend.apply(self.backend.engine.submit(record))
+        engine = self.backend.engine
+        try:
+            instructions = engine.submit(record)
+        except KeyError as error:
+            log.error("task %s rejected: %s", record.name, error.args[0])
+            instructions = engine.reject(record, f"RuntimeError: {error.args[0]}")
+        self.backend.apply(instructions)
 
     def release_key(self, key: str) -> None:
         """Safe from any thread and from __del__: only appends to a deque."""

@@ -124,6 +124,10 @@ class ZmqBackend(Shell):
         for link in self.links.values():
             if link.process is None:
                 continue
+            if link.routing_id is None:
+                link.process.kill()            # never connected: nothing to wait for
+                link.process.wait()
+                continue
             try:
                 link.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except Exception:
@@ -276,8 +280,7 @@ class ZmqBackend(Shell):
             self.outbox.add_delete(location, keys)
 
     def cancel_running(self, instruction: CancelRunning) -> None:
-        self.outbox.send_now(instruction.worker_id, protocol.encode(
-            protocol.Cancel(instruction.task_id)))
+        self.outbox.add_cancel(instruction.worker_id, instruction.task_id)
 
     # ---- stopping ------------------------------------------------------------------------------
     def _begin_stop(self) -> None:

@@ -16,6 +16,7 @@ Argument descriptors (made by runtime.api.analysis) are small lists:
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import time
 import traceback as traceback_module
@@ -70,7 +71,7 @@ def run_task(entry: dict, frames: list, inputs: dict, function, sandbox_root: st
     except Exception as error:
         raise _task_error(error) from None
     finally:
-        if os.path.isdir(sandbox):
+        if resolver.staged_any:
             shutil.rmtree(sandbox, ignore_errors=True)
     return outputs, time.perf_counter() - started
 
@@ -91,6 +92,7 @@ class _Resolver:
         self._sandbox = sandbox
         self._staged: dict[str, str] = {}       # write key -> sandbox path of the file output
         self._dict_keys: dict[int, list] = {}   # id(descriptor) -> resolved keys
+        self.staged_any = False
 
     # ---- before the call ----------------------------------------------------------------
     def value(self, descriptor: list, writable: bool = False):
@@ -125,6 +127,7 @@ class _Resolver:
     def _stage(self, descriptor: list) -> str:
         _, source, basename, write_key, kind, prefix = descriptor
         os.makedirs(self._sandbox, exist_ok=True)
+        self.staged_any = True
         target = os.path.join(self._sandbox, basename)
         if source is not None:
             origin = self.lookup(source[1]) if source[0] == "r" else source[1]
@@ -210,6 +213,12 @@ def _writes(descriptor: list) -> bool:
     return False
 
 
+_PLAIN = (type(None), bool, int, float, str, bytes)
+
+
 def _object_output(key: str, value) -> Output:
+    if type(value) in _PLAIN:         # the common tiny result: skip the cloudpickle machinery
+        data = pickle.dumps(value, protocol=5)
+        return Output(key, "obj", [data], None, len(data))
     frames = serialize(value)
     return Output(key, "obj", frames, None, frames_nbytes(frames))
