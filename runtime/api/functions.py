@@ -56,7 +56,9 @@ def _fetch(session, keys: list) -> dict:
     for key in keys:
         if key in waiter.failures:
             raise_failure(waiter.failures[key])
-    return {key: deserialize(value.frames) for key, value in waiter.values.items()}
+    values = {key: deserialize(value.frames) for key, value in waiter.values.items()}
+    session.discard_fetched(keys)
+    return values
 
 
 def _rebuild(session, value, resolved: dict):

@@ -154,6 +154,15 @@ class Engine:
         waiters, version.waiters = tuple(version.waiters or ()), None
         return [ValueAtMaster(key, waiters)] if waiters else []
 
+    def drop_master_copy(self, key: str) -> bool:
+        """The application has its value: forget the master's copy when a worker still holds
+        one (it is fetched again if waited on again). Returns whether the copy may be dropped."""
+        version = self.versions.get(key)
+        if version is None or MASTER not in version.locations or len(version.locations) < 2:
+            return False
+        version.locations.remove(MASTER)
+        return True
+
     def request_barrier(self, waiter, group: str | None = None) -> list:
         if group is None:
             if not self.tasks:

@@ -16,6 +16,8 @@ from ..transport import protocol
 
 log = logging.getLogger("superscalar.master")
 
+GET_CHUNK = 2000
+
 
 class _Batch:
     __slots__ = ("tasks", "deletes", "gets", "cancels")
@@ -64,8 +66,9 @@ class Outbox:
             for task_id in batch.cancels:      # after RunTasks: a cancel never overtakes its task
                 if task_id in sent or not any(i.task.task_id == task_id for i in batch.tasks):
                     self.send_now(worker_id, protocol.encode(protocol.Cancel(task_id)))
-            if batch.gets:
-                self.send_now(worker_id, protocol.encode(protocol.GetValues(batch.gets)))
+            for start in range(0, len(batch.gets), GET_CHUNK):   # bounds the reply's size
+                chunk = batch.gets[start:start + GET_CHUNK]
+                self.send_now(worker_id, protocol.encode(protocol.GetValues(chunk)))
             if batch.deletes:
                 self.send_now(worker_id, protocol.encode(protocol.DeleteData(batch.deletes)))
 

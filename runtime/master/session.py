@@ -171,6 +171,16 @@ class Session:
             except KeyError as error:
                 waiter.fail(key, str(error.args[0]))
 
+    def discard_fetched(self, keys: list) -> None:
+        """Objects handed to the application need not stay in the master's memory too."""
+        self.backend.post(self._discard_on_io_thread, keys)
+
+    def _discard_on_io_thread(self, keys: list) -> None:
+        engine, store = self.backend.engine, self.backend.store
+        for key in keys:
+            if engine.drop_master_copy(key):
+                store.drop(key)
+
     def barrier(self, group: str | None = None) -> None:
         waiter = Waiter(["barrier"])
         self._flush_releases()

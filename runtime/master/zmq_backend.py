@@ -20,6 +20,7 @@ import zmq
 from ..core.records import MASTER, CancelRunning, Dispatch, FetchValue, WorkerSlots
 from ..transport import protocol
 from ..transport.auth import is_valid
+from ..transport.payload import compact_frames
 from .calls import MasterValue
 from .dispatch import Outbox
 from .shell import Shell, Waiter
@@ -29,7 +30,7 @@ log = logging.getLogger("superscalar.master")
 WORKER_CHECK_SECONDS = 0.5
 # Tasks submitted and not finished before the application thread is made to wait: bounds the
 # master's memory when a program submits 10^6 tasks faster than the workers run them.
-MAX_TASKS_IN_FLIGHT = 100_000
+MAX_TASKS_IN_FLIGHT = 20_000
 
 
 class _WorkerLink:
@@ -239,7 +240,7 @@ class ZmqBackend(Shell):
 
     def _on_values(self, message, frames: list) -> None:
         for key, start, count, kind in message.entries:
-            chunk = frames[start:start + count]
+            chunk = compact_frames(frames[start:start + count])
             self.store.put(key, MasterValue(kind, chunk))
             self.apply(self.engine.value_arrived(key))
         for key in message.missing:

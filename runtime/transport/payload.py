@@ -81,8 +81,11 @@ class _Unpickler(pickle.Unpickler):
         return self._resolve(pid)
 
 
-def deserialize(frames: list, resolve=None, writable: bool = False) -> object:
-    """Rebuild a value. `writable` copies buffers so arrays can be modified in place (INOUT)."""
+def deserialize(frames: list, resolve=None, writable: bool = True) -> object:
+    """Rebuild a value. Received frames are read-only memory, so by default large buffers are
+    copied once into writable memory: user code may modify what it gets (an IN array inside a
+    task, a result after compss_wait_on), as with any Python value. `writable=False` is for
+    the runtime's own read-only uses."""
     head, *buffers = frames
     if writable:
         buffers = [bytearray(buffer) for buffer in buffers]
@@ -95,3 +98,10 @@ def deserialize(frames: list, resolve=None, writable: bool = False) -> object:
 
 def frames_nbytes(frames: list) -> int:
     return sum(memoryview(frame).nbytes for frame in frames)
+
+
+def compact_frames(frames) -> list:
+    """Frames kept for a while (stores): small ones as plain bytes, which weigh a fraction of a
+    ZeroMQ message object; large ones stay as received (zero-copy)."""
+    return [frame if memoryview(frame).nbytes >= OUT_OF_BAND_MIN_BYTES else bytes(frame)
+            for frame in frames]

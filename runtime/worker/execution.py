@@ -95,7 +95,7 @@ class _Resolver:
         self.staged_any = False
 
     # ---- before the call ----------------------------------------------------------------
-    def value(self, descriptor: list, writable: bool = False):
+    def value(self, descriptor: list, writable: bool = True):
         tag = descriptor[0]
         if tag == "v":
             start, count = descriptor[1], descriptor[2]
@@ -116,7 +116,7 @@ class _Resolver:
             return {key: self.value(pair[1]) for key, pair in zip(keys, descriptor[1])}
         raise ValueError(f"unknown argument descriptor {tag!r}")
 
-    def lookup(self, key: str, writable: bool = False):
+    def lookup(self, key: str, writable: bool = True):
         stored = self._inputs.get(key)
         if stored is None:
             raise LookupError(f"input {key} was not delivered to this worker")

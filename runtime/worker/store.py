@@ -12,6 +12,8 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 
+from ..transport.payload import compact_frames
+
 
 @dataclass(slots=True)
 class Stored:
@@ -34,7 +36,7 @@ class DataStore:
         return self._items.get(key)
 
     def put_object(self, key: str, frames: list, nbytes: int) -> None:
-        self._items[key] = Stored("obj", list(frames), None, nbytes)
+        self._items[key] = Stored("obj", compact_frames(frames), None, nbytes)
 
     def put_path(self, key: str, kind: str, path: str, nbytes: int) -> None:
         self._items[key] = Stored(kind, None, path, nbytes)
