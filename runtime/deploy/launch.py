@@ -58,11 +58,18 @@ def start_local_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
         log.close()
 
 
+SSH_ENV = "SUPERSCALAR_SSH"   # the ssh command with its options, e.g. "ssh -i key -p 2222"
+
+
 def start_ssh_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
-    """Start a worker on launch.node over ssh; the key is written to the remote stdin."""
+    """Start a worker on launch.node over ssh; the key is written to the remote stdin.
+
+    The remote python defaults to this interpreter's path (clusters share the install); set
+    --python_interpreter otherwise. The node's User comes from project.xml (or resources.xml).
+    """
     node = launch.node
     destination = f"{node.user}@{node.name}" if node.user else node.name
-    python = launch.python or "python3"
+    python = launch.python or sys.executable
     remote_paths = [p for p in (*launch.pythonpath, node.pythonpath or "") if p]
     exports = f"export PYTHONPATH={shlex.quote(os.pathsep.join(remote_paths))}; " if remote_paths else ""
     if node.working_dir:
@@ -71,7 +78,8 @@ def start_ssh_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
                + " ".join(shlex.quote(part) for part in [python, *_worker_arguments(launch)]))
     log = open(launch.log_path, "ab")
     try:
-        process = subprocess.Popen(["ssh", "-o", "BatchMode=yes", destination, command],
+        ssh = shlex.split(os.environ.get(SSH_ENV, "ssh"))
+        process = subprocess.Popen([*ssh, "-o", "BatchMode=yes", destination, command],
                                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
     finally:
         log.close()

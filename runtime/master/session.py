@@ -17,7 +17,7 @@ import cloudpickle
 
 from ..core.records import Requirements, TaskRecord, WorkerSlots
 from ..core.versioning import DataRegistry
-from ..resources import ResourceModel, is_local_host, load_resources
+from ..resources import ResourceModel, load_resources
 from ..transport.auth import new_run_key
 from .calls import MasterValue, TaskCall
 from .shell import Waiter
@@ -58,12 +58,11 @@ class Session:
 
     # ---- start ----------------------------------------------------------------------------
     def _start_distributed(self, options: SessionOptions):
-        from ..deploy.launch import WorkerLaunch, start_local_worker, start_ssh_worker
+        from ..deploy.launch import start_local_worker, start_ssh_worker
+        from ..deploy.plan import master_bind_host, plan_workers
         from .zmq_backend import ZmqBackend
         self.model = load_resources(options.resources, options.project)
-        remote = [node for node in self.model.nodes if not is_local_host(node.name)]
-        bind_host = "0.0.0.0" if remote else "127.0.0.1"
-        backend = ZmqBackend(bind_host)
+        backend = ZmqBackend(master_bind_host(self.model))
         run_key = new_run_key()
         self.work_root = tempfile.mkdtemp(prefix="superscalar-")
         workers_log_dir = os.path.join(options.log_dir, "workers") if options.log_dir else \
@@ -73,27 +72,15 @@ class Session:
         if jobs_dir:
             os.makedirs(jobs_dir, exist_ok=True)
         declared = []
-        master_host = _master_host() if remote else "127.0.0.1"
-        for index, node in enumerate(self.model.nodes):
-            worker_id = f"w{index}"
-            local = node not in remote
-            launch = WorkerLaunch(
-                worker_id=worker_id, node=node,
-                master_address=f"tcp://{master_host}:{backend.port}",
-                work_dir=os.path.join(self.work_root if local else
-                                      (node.working_dir or "/tmp"), f"worker-{worker_id}"),
-                jobs_dir=jobs_dir if local else None,
-                log_path=os.path.join(workers_log_dir, f"{worker_id}.log"),
-                computing_units=node.computing_units, pythonpath=list(options.pythonpath),
-                python=options.python, log_level=options.log_level,
-                bind_host="127.0.0.1" if not remote else "0.0.0.0",
-                advertise_host="127.0.0.1" if not remote else (
-                    master_host if local else node.name))
+        for planned in plan_workers(self.model, backend.port, self.work_root, workers_log_dir,
+                                    jobs_dir, options.pythonpath, options.python,
+                                    options.log_level):
+            launch, local, node = planned.launch, planned.is_local, planned.launch.node
             start = start_local_worker if local else start_ssh_worker
             process = start(launch, run_key)
-            backend.expect_worker(worker_id, process, local, node, launch.log_path,
+            backend.expect_worker(launch.worker_id, process, local, node, launch.log_path,
                                   node.computing_units)
-            declared.append(WorkerSlots(worker_id, node.name, node.computing_units,
+            declared.append(WorkerSlots(launch.worker_id, node.name, node.computing_units,
                                         node.memory_gb or 0.0, gpus=node.gpus,
                                         architecture=node.processor_architecture,
                                         processor_name=node.processors[0].name,
@@ -246,11 +233,6 @@ class Session:
         for root in (getattr(self, "work_root", None), getattr(self, "_snapshot_root", None)):
             if root:
                 shutil.rmtree(root, ignore_errors=True)
-
-
-def _master_host() -> str:
-    import socket
-    return socket.gethostname()
 
 
 _current: Session | None = None
