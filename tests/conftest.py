@@ -45,7 +45,7 @@ def run_program(path: Path, mode: str = "runcompss", args=(), resources=None, ex
     if mode == "python":
         command = [sys.executable, str(path), *map(str, args)]
     else:
-        log_dir = Path(path).parent / f"logs-{Path(path).stem}"
+        log_dir = Path(cwd or Path(path).parent) / f"logs-{Path(path).stem}"
         command = [sys.executable, "-m", "runtime.cli.runcompss", f"--log_dir={log_dir}"]
         if resources:
             command.append(f"--resources={resources}")
