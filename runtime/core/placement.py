@@ -2,9 +2,10 @@
 
 Ready tasks wait in FIFO queues, one per distinct Requirements, priority queues first. A task is
 placed on the worker that fits it now and already holds most of its input bytes (ties: the
-emptiest worker). When tasks are short, a worker is given up to twice its computing units so
+emptiest worker). When tasks are short, a worker is given more tasks than its computing units so
 the next task is already there when one finishes (the worker still runs only as many at once as
-it has units); for long tasks that would only delay them behind a busy worker, so it is off.
+it has units): up to 9x for tiny tasks, 2x for short ones; for long tasks that would only delay
+them behind a busy worker, so it is off.
 """
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from collections import deque
 from .records import Requirements, TaskRecord, WorkerSlots
 
 SHORT_TASK_SECONDS = 0.05
+TINY_TASK_SECONDS = 0.005
+# Tasks a worker may hold beyond its units, per unit: enough to cover the master's round trip
+# for tiny tasks, one for short ones, none for long ones (they would wait behind a busy node).
+TINY_PREFETCH, SHORT_PREFETCH = 8, 1
 _DURATION_SMOOTHING = 0.1
 
 
@@ -137,7 +142,7 @@ class Placement:
         """Yield (task, worker) pairs until no ready task fits any worker now."""
         if not self.workers:
             return
-        allowance_factor = 1 if self.mean_duration < SHORT_TASK_SECONDS else 0
+        allowance_factor = self.prefetch_factor()
         fits_now = self._fits_now
         for queues in (self._priority_queues, self._queues):
             for need, queue in queues.items():
@@ -152,6 +157,11 @@ class Placement:
                     worker = self._best(candidates, task, versions)
                     self._take(worker, task)
                     yield task, worker
+
+    def prefetch_factor(self) -> int:
+        if self.mean_duration < TINY_TASK_SECONDS:
+            return TINY_PREFETCH
+        return SHORT_PREFETCH if self.mean_duration < SHORT_TASK_SECONDS else 0
 
     def can_pipeline(self, worker: WorkerSlots, need: Requirements) -> bool:
         """Room to queue a task behind its producers on `worker` (only when tasks are short)."""

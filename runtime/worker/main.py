@@ -31,6 +31,7 @@ from .worker_context import enter_worker_context
 log = logging.getLogger("superscalar.worker")
 
 HEARTBEAT_SECONDS = 1.0
+SHORT_TASK_SECONDS = 0.05
 
 
 class _PendingTask:
@@ -67,7 +68,8 @@ class Worker:
         self.waiting_for_key: dict[str, list[_PendingTask]] = {}
         self.peers: dict[str, zmq.Socket] = {}
         self.done_batch: list = []
-        self.running_entries: dict[int, dict] = {}
+        self.running_entries: dict[int, dict] = {}     # sent to an executor, not finished
+        self.mean_duration = 1.0          # of this worker's tasks; queueing only for short ones
         self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
         self.poller = zmq.Poller()
         for socket in (self.control, self.data_server, self.exec_socket):
@@ -221,11 +223,13 @@ class Worker:
         slot = self.pool.by_routing_id(routing_id)
         if slot is None or slot.task_id is None:
             return
-        task_id = slot.task_id
-        self.pool.release(task_id)
+        task_id = self.pool.finished(slot)
         entry = self.running_entries.pop(task_id, None)
         self.pending.pop(task_id, None)
+        if entry is None:
+            return                            # cancelled while queued on the executor
         if isinstance(message, protocol.ExecResult):
+            self.mean_duration += 0.1 * (message.duration - self.mean_duration)
             sizes = []
             for key, start, count, kind, path, nbytes in message.outputs:
                 if kind == "obj":
@@ -245,7 +249,8 @@ class Worker:
         while self.runnable:
             task = self.runnable[0]
             entry = task.entry
-            slot = self.pool.take(entry["id"], entry.get("units", 1))
+            slot = self.pool.take(entry["id"], entry.get("units", 1),
+                                  may_queue=self.mean_duration < SHORT_TASK_SECONDS)
             if slot is None:
                 return
             self.runnable.popleft()
@@ -279,7 +284,7 @@ class Worker:
         for slot in self.pool.dead_slots():
             task_id = slot.task_id
             code = slot.process.returncode
-            self.pool.replace(slot)
+            self._resend(self.pool.replace(slot))
             if task_id is not None:
                 entry = self.running_entries.pop(task_id, None)
                 self.pending.pop(task_id, None)
@@ -291,11 +296,19 @@ class Worker:
             limit = entry.get("time_out", 0) if entry else 0
             if limit and now - slot.started_at > limit:
                 task_id = slot.task_id
-                self.pool.replace(slot)
+                self._resend(self.pool.replace(slot))
                 self.running_entries.pop(task_id, None)
                 self.pending.pop(task_id, None)
                 self._fail_locally(entry, f"time_out: still running after {limit} s; killed")
         self._start_runnable()
+
+    def _resend(self, task_ids: list[int]) -> None:
+        """Tasks queued on a replaced executor never started: run them elsewhere first."""
+        for task_id in reversed(task_ids):
+            entry = self.running_entries.pop(task_id, None)
+            task = self.pending.get(task_id)
+            if entry is not None and task is not None:
+                self.runnable.appendleft(task)
 
     def _cancel(self, task_id: int) -> None:
         task = self.pending.pop(task_id, None)
@@ -309,7 +322,9 @@ class Worker:
         for slot in self.pool.running():
             if slot.task_id == task_id:
                 self.running_entries.pop(task_id, None)
-                self.pool.replace(slot)
+                self._resend(self.pool.replace(slot))
+            elif task_id in slot.queued:
+                self.running_entries.pop(task_id, None)   # its result will be ignored
 
     def _fail_locally(self, entry: dict, message: str) -> None:
         self.pending.pop(entry["id"], None)
