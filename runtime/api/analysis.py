@@ -58,7 +58,7 @@ class CallBuilder:
                 return self._captured(value)
             key = self._read(datum_id)
             if direction is Direction.IN_DELETE:
-                self.after_submit.append((self._forget, (value, datum_id)))
+                self.after_submit.append((self.session.forget_datum, (datum_id, value)))
             return ["r", key]
         if datum_id is None:
             if direction is Direction.OUT:
@@ -139,14 +139,6 @@ class CallBuilder:
     def _track(self, value, datum_id: int) -> None:
         if not isinstance(value, (Future,) + _ATOMIC):
             self.session.tracked[id(value)] = (value, datum_id)
-
-    def _forget(self, value, datum_id: int) -> None:
-        tracked = self.session.tracked.get(id(value))
-        if tracked is not None and tracked[0] is value:
-            del self.session.tracked[id(value)]
-        key = self.registry.forget(datum_id)
-        if key is not None:
-            self.session.release_key(key)
 
     # ---- files and directories --------------------------------------------------------------
     def _file(self, value, spec: ParamSpec) -> list:

@@ -67,10 +67,7 @@ def _rebuild(session, value, resolved: dict):
         result = resolved[session.registry.current_key(datum_id)]
         if type(value) is not Future:
             # The object is synchronised: the caller uses the returned value from now on.
-            del session.tracked[id(value)]
-            key = session.registry.forget(datum_id)
-            if key is not None:
-                session.release_key(key)
+            session.forget_datum(datum_id, value)
         return result
     if isinstance(value, list):
         return [_rebuild(session, item, resolved) for item in value]
@@ -176,9 +173,7 @@ def compss_delete_file(*paths) -> bool:
         datum_id = session.files.pop(absolute, None)
         if datum_id is not None:
             session.barrier()     # tasks that still read or write it must finish first
-            key = session.registry.forget(datum_id)
-            if key is not None:
-                session.release_key(key)
+            session.forget_datum(datum_id)
         if os.path.isdir(absolute):
             shutil.rmtree(absolute, ignore_errors=True)
         elif os.path.exists(absolute):
@@ -196,13 +191,8 @@ def compss_delete_object(*objects) -> bool:
     session = current_session()
     for obj in objects:
         datum_id = _datum_of(session, obj)
-        if datum_id is None:
-            continue
-        if type(obj) is not Future:
-            del session.tracked[id(obj)]
-        key = session.registry.forget(datum_id)
-        if key is not None:
-            session.release_key(key)
+        if datum_id is not None:
+            session.forget_datum(datum_id, obj)
     return True
 
 

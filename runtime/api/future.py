@@ -73,13 +73,7 @@ class Future:
     def __del__(self):
         session = self._session
         if session is not None and not session.stopped:
-            forget_future(session, self._datum_id)
-
-
-def forget_future(session, datum_id: int) -> None:
-    key = session.registry.forget(datum_id)
-    if key is not None:
-        session.release_key(key)
+            session.forget_datum(self._datum_id)
 
 
 def _arithmetic(name: str):

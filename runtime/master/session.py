@@ -126,6 +126,17 @@ class Session:
             instructions = engine.reject(record, f"RuntimeError: {error.args[0]}")
         self.backend.apply(instructions)
 
+    def forget_datum(self, datum_id: int, obj=None) -> None:
+        """The application is done with a datum (deleted, synchronised, IN_DELETE, a collected
+        future): stop tracking `obj` and release the datum's last version."""
+        if obj is not None:
+            tracked = self.tracked.get(id(obj))
+            if tracked is not None and tracked[0] is obj:
+                del self.tracked[id(obj)]
+        key = self.registry.forget(datum_id)
+        if key is not None:
+            self.release_key(key)
+
     def release_key(self, key: str) -> None:
         """Safe from any thread and from __del__: only appends to a deque."""
         self._releases.append(key)
