@@ -195,6 +195,9 @@ class ZmqBackend(Shell):
                 self._on_message(parts)
             except protocol.ProtocolError as error:
                 log.warning("master dropped a malformed message: %s", error)
+            except (TypeError, ValueError, IndexError, AttributeError):
+                # Well-formed frames with fields of the wrong shape: drop, never crash.
+                log.exception("master dropped a message it could not handle")
 
     def _on_message(self, parts: list) -> None:
         if len(parts) < 2:

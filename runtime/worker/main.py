@@ -116,9 +116,15 @@ class Worker:
             except zmq.Again:
                 return
             try:
-                handler(parts) if handler != self._on_peer_reply else handler(socket, parts)
+                if handler == self._on_peer_reply:
+                    handler(socket, parts)
+                else:
+                    handler(parts)
             except protocol.ProtocolError as error:
                 log.warning("worker %s dropped a malformed message: %s", self.worker_id, error)
+            except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+                # Well-formed frames with fields of the wrong shape: drop, never crash.
+                log.exception("worker %s dropped a message it could not handle", self.worker_id)
             self._start_runnable()
 
     # ---- control channel --------------------------------------------------------------------
