@@ -7,6 +7,7 @@ import shutil
 import tarfile
 
 from ..core.params import Direction
+from ..core.versioning import version_key
 from ..master.calls import MasterValue
 from ..master.session import current_session
 from ..transport.payload import deserialize
@@ -127,6 +128,10 @@ def _sync_path(session, path) -> str:
     value = waiter.values[key]
     if value.path == absolute:
         return absolute          # already the user's own file
+    # Older versions may live at this very path, still to be read by tasks not yet started:
+    # snapshot them before the newest version overwrites the file.
+    older = [version_key(datum_id, v) for v in range(1, int(key.rsplit("v", 1)[1]))]
+    session.protect_master_file(older, absolute)
     _materialize(value, absolute)
     session.backend.store.put(key, MasterValue(value.kind, None, absolute))
     return absolute
@@ -159,7 +164,7 @@ def compss_open(path, mode: str = "r"):
         # The application writes a new version: later tasks must read what it writes.
         datum_id = session.files.get(absolute)
         if datum_id is not None:
-            session.protect_master_file(session.registry.current_key(datum_id), absolute)
+            session.protect_master_file([session.registry.current_key(datum_id)], absolute)
             access = session.registry.access(datum_id, Direction.OUT)
             kind = session.datum_kinds.get(datum_id, "file")
             session.add_master_value(access.write_key, MasterValue(kind, None, absolute), 0)

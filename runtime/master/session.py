@@ -194,26 +194,29 @@ class Session:
         self.backend.post(lambda: self.backend.apply(
             self.backend.engine.cancel_group(group, f"compss_cancel_group({group!r})")))
 
-    def protect_master_file(self, key: str, path: str) -> None:
-        """The application is about to write `path` in place: tasks that still read the
-        current version must see it as it was when they were called. Snapshot it, point the
-        version at the snapshot, and wait for readers already sent the user's path."""
+    def protect_master_file(self, keys: list, path: str) -> None:
+        """The application is about to write `path` in place: tasks that still read a version
+        stored there must see it as it was when they were called. Snapshot each such version,
+        point it at the snapshot, and wait for readers already sent the user's path."""
         engine, store = self.backend.engine, self.backend.store
 
         def snapshot_if_read():
-            version = engine.versions.get(key)
-            value = store.get(key)
-            if version is None or not version.pending_readers or value is None \
-                    or value.path != path:
-                return []
-            snapshots = os.path.join(self.snapshot_root(), key)
-            if value.kind == "dir":
-                shutil.copytree(path, snapshots)
-            else:
-                shutil.copyfile(path, snapshots)
-            store.put(key, MasterValue(value.kind, None, snapshots))
-            return [task.task_id for task in engine.tasks.values()
-                    if task.worker is not None and key in task.reads]
+            running = []
+            for key in keys:
+                version = engine.versions.get(key)
+                value = store.get(key)
+                if version is None or not version.pending_readers or value is None \
+                        or value.path != path:
+                    continue
+                snapshot = os.path.join(self.snapshot_root(), key)
+                if value.kind == "dir":
+                    shutil.copytree(path, snapshot)
+                else:
+                    shutil.copyfile(path, snapshot)
+                store.put(key, MasterValue(value.kind, None, snapshot))
+                running += [task.task_id for task in engine.tasks.values()
+                            if task.worker is not None and key in task.reads]
+            return running
         running = self.backend.call(snapshot_if_read)
         while running and self.backend.call(lambda: any(t in engine.tasks for t in running)):
             threading.Event().wait(0.01)
