@@ -1,16 +1,14 @@
 """The synchronisation and data API (pycompss.api.api)."""
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import tarfile
 
 from ..core.params import Direction
 from ..core.versioning import version_key
 from ..master.calls import MasterValue
 from ..master.session import current_session
-from ..transport.payload import deserialize
+from ..transport.payload import deserialize, write_path_frames
 from .exceptions import COMPSsException, RemoteTraceback, TaskFailedError
 from .future import Future
 
@@ -141,20 +139,14 @@ def _materialize(value: MasterValue, target: str) -> None:
     parent = os.path.dirname(target)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    if value.kind == "file":
-        if value.path is not None:
-            shutil.copyfile(value.path, target)
-        else:
-            with open(target, "wb") as handle:
-                handle.write(memoryview(value.frames[0]))
-        return
-    if os.path.isdir(target):
+    if value.kind == "dir" and os.path.isdir(target):
         shutil.rmtree(target)
-    if value.path is not None:
-        shutil.copytree(value.path, target)
+    if value.path is None:
+        write_path_frames(value.kind, value.frames, target)
+    elif value.kind == "file":
+        shutil.copyfile(value.path, target)
     else:
-        with tarfile.open(fileobj=io.BytesIO(bytes(value.frames[0])), mode="r") as archive:
-            archive.extractall(target, filter="data")
+        shutil.copytree(value.path, target)
 
 
 def compss_open(path, mode: str = "r"):

@@ -11,7 +11,7 @@ import inspect
 import sys
 
 from ..core.context import in_worker
-from ..core.params import Direction, ParamSpec, SpecError, spec_from_declaration
+from ..core.params import Direction, SpecError, spec_from_declaration
 from ..core.records import DEFAULT_REQUIREMENTS
 from ..master.session import current_session
 from .analysis import CallBuilder, CallError
@@ -218,4 +218,3 @@ def _source_of(function) -> str:
 
 
 __all__ = ["task", "TaskFunction", "CallError"]
-_ = ParamSpec

@@ -13,6 +13,7 @@ import zmq
 
 from ..core.records import MASTER, Dispatch
 from ..transport import protocol
+from ..transport.payload import path_frames
 
 log = logging.getLogger("superscalar.master")
 
@@ -119,21 +120,10 @@ class Outbox:
         if value.path is not None:
             if link.is_local:
                 return [key, value.kind, ["path", value.path]]
-            frames = _file_frames(value)
+            frames = path_frames(value.kind, value.path)
         else:
             frames = value.frames
         start = len(data)
         data.extend(frames)
         return [key, value.kind, ["inline", start, len(frames)]]
 
-
-def _file_frames(value) -> list:
-    if value.kind == "file":
-        with open(value.path, "rb") as handle:
-            return [handle.read()]
-    import io
-    import tarfile
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        archive.add(value.path, arcname=".")
-    return [buffer.getvalue()]

@@ -78,14 +78,14 @@ class Session:
             launch, local, node = planned.launch, planned.is_local, planned.launch.node
             start = start_local_worker if local else start_ssh_worker
             process = start(launch, run_key)
-            backend.expect_worker(launch.worker_id, process, local, node, launch.log_path,
-                                  node.computing_units)
-            declared.append(WorkerSlots(launch.worker_id, node.name, node.computing_units,
-                                        node.memory_gb or 0.0, gpus=node.gpus,
-                                        architecture=node.processor_architecture,
-                                        processor_name=node.processors[0].name,
-                                        operating_system=node.os_type,
-                                        software=tuple(node.software), is_local=local))
+            slots = WorkerSlots(launch.worker_id, node.name, node.computing_units,
+                                node.memory_gb or 0.0, gpus=node.gpus,
+                                architecture=node.processor_architecture,
+                                processor_name=node.processors[0].name,
+                                operating_system=node.os_type,
+                                software=tuple(node.software), is_local=local)
+            backend.expect_worker(slots, process, node, launch.log_path)
+            declared.append(slots)
         backend.engine.placement.declare(declared)
         backend.start(run_key)
         return backend

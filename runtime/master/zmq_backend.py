@@ -23,7 +23,7 @@ from ..transport.auth import is_valid
 from ..transport.payload import compact_frames
 from .calls import MasterValue
 from .dispatch import Outbox
-from .shell import Shell, Waiter
+from .shell import Shell
 
 log = logging.getLogger("superscalar.master")
 
@@ -35,18 +35,18 @@ MAX_TASKS_IN_FLIGHT = 20_000
 
 class _WorkerLink:
     __slots__ = ("worker_id", "routing_id", "data_address", "process", "is_local", "node",
-                 "functions", "log_path", "computing_units")
+                 "functions", "log_path", "slots")
 
-    def __init__(self, worker_id, process, is_local, node, log_path, computing_units):
-        self.worker_id = worker_id
+    def __init__(self, slots: WorkerSlots, process, node, log_path):
+        self.worker_id = slots.worker_id
         self.routing_id: bytes | None = None
         self.data_address: str | None = None
         self.process = process
-        self.is_local = is_local
+        self.is_local = slots.is_local
         self.node = node
         self.functions: set[int] = set()
         self.log_path = log_path
-        self.computing_units = computing_units
+        self.slots = slots                   # what the engine is told when the worker joins
 
 
 class ZmqBackend(Shell):
@@ -76,9 +76,8 @@ class ZmqBackend(Shell):
         self._finished_released = 0
 
     # ---- set-up -----------------------------------------------------------------------------
-    def expect_worker(self, worker_id, process, is_local, node, log_path, computing_units):
-        self.links[worker_id] = _WorkerLink(worker_id, process, is_local, node, log_path,
-                                            computing_units)
+    def expect_worker(self, slots: WorkerSlots, process, node, log_path: str) -> None:
+        self.links[slots.worker_id] = _WorkerLink(slots, process, node, log_path)
 
     def start(self, run_key: str) -> None:
         self.run_key = run_key
@@ -232,14 +231,7 @@ class ZmqBackend(Shell):
         link.routing_id = routing_id
         link.data_address = message.data_address
         self._by_routing_id[routing_id] = link
-        node = link.node
-        slots = WorkerSlots(
-            link.worker_id, node.name, link.computing_units, node.memory_gb or 0.0,
-            gpus=node.gpus, architecture=node.processor_architecture,
-            processor_name=node.processors[0].name if node.processors else None,
-            operating_system=node.os_type, software=tuple(node.software),
-            is_local=link.is_local)
-        self.apply(self.engine.add_worker(slots))
+        self.apply(self.engine.add_worker(link.slots))
 
     def _on_values(self, message, frames: list) -> None:
         for key, start, count, kind in message.entries:
@@ -266,7 +258,7 @@ class ZmqBackend(Shell):
             log.error(message + _tail(link.log_path))
             if worker is None:
                 # It never joined: account for it so the run does not wait for it forever.
-                self.engine.placement.add_worker(WorkerSlots(link.worker_id, link.node.name, 0, 0))
+                self.engine.placement.add_worker(link.slots)
             self.apply(self.engine.worker_lost(link.worker_id, message))
 
     # ---- instructions that reach workers ---------------------------------------------------
@@ -304,6 +296,3 @@ def _tail(path: str, lines: int = 20) -> str:
         return ""
     return ("\n" + "".join(text)) if text else ""
 
-
-def make_waiter(keys) -> Waiter:
-    return Waiter(keys)

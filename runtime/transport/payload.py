@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import tarfile
 
 import cloudpickle
 
@@ -105,3 +106,28 @@ def compact_frames(frames) -> list:
     ZeroMQ message object; large ones stay as received (zero-copy)."""
     return [frame if memoryview(frame).nbytes >= OUT_OF_BAND_MIN_BYTES else bytes(frame)
             for frame in frames]
+
+
+# ---- files and directories on the wire: a file as its bytes, a directory as a tar archive ----
+
+def path_frames(kind: str, path: str) -> list:
+    """The frames that carry a file ("file") or directory ("dir") to another process."""
+    if kind == "file":
+        with open(path, "rb") as handle:
+            return [handle.read()]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        archive.add(path, arcname=".")
+    return [buffer.getvalue()]
+
+
+def write_path_frames(kind: str, frames: list, target: str) -> int:
+    """Recreate at `target` what path_frames packed; returns the payload's size."""
+    payload = memoryview(frames[0]) if frames else memoryview(b"")
+    if kind == "file":
+        with open(target, "wb") as handle:
+            handle.write(payload)
+    else:
+        with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as archive:
+            archive.extractall(target, filter="data")
+    return payload.nbytes

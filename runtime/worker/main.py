@@ -116,10 +116,7 @@ class Worker:
             except zmq.Again:
                 return
             try:
-                if handler == self._on_peer_reply:
-                    handler(socket, parts)
-                else:
-                    handler(parts)
+                handler(parts)
             except protocol.ProtocolError as error:
                 log.warning("worker %s dropped a malformed message: %s", self.worker_id, error)
             except (TypeError, ValueError, KeyError, IndexError, AttributeError):
@@ -175,7 +172,7 @@ class Worker:
             self.poller.register(socket, zmq.POLLIN)
         socket.send_multipart(protocol.encode(protocol.Fetch(self.run_key, [key])))
 
-    def _on_peer_reply(self, socket: zmq.Socket, parts: list) -> None:
+    def _on_peer_reply(self, parts: list) -> None:
         message, frames = protocol.decode(parts)
         if not isinstance(message, protocol.Values):
             raise protocol.ProtocolError(f"unexpected {type(message).__name__} from a peer")

@@ -6,13 +6,11 @@ live under <work_dir>/data/<key>.
 """
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import tarfile
 from dataclasses import dataclass
 
-from ..transport.payload import compact_frames
+from ..transport.payload import compact_frames, path_frames, write_path_frames
 
 
 @dataclass(slots=True)
@@ -47,14 +45,7 @@ class DataStore:
             self.put_object(key, frames, sum(memoryview(f).nbytes for f in frames))
             return
         path = os.path.join(self.data_dir, key)
-        payload = memoryview(frames[0]) if frames else memoryview(b"")
-        if kind == "file":
-            with open(path, "wb") as handle:
-                handle.write(payload)
-        else:
-            with tarfile.open(fileobj=io.BytesIO(payload), mode="r") as archive:
-                archive.extractall(path, filter="data")
-        self.put_path(key, kind, path, payload.nbytes)
+        self.put_path(key, kind, path, write_path_frames(kind, frames, path))
 
     def put_local_copy(self, key: str, kind: str, origin: str) -> None:
         """A file at a path this host can read (the application's own disk)."""
@@ -66,13 +57,7 @@ class DataStore:
             return None
         if stored.kind == "obj":
             return "obj", stored.frames
-        if stored.kind == "file":
-            with open(stored.path, "rb") as handle:
-                return "file", [handle.read()]
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as archive:
-            archive.add(stored.path, arcname=".")
-        return "dir", [buffer.getvalue()]
+        return stored.kind, path_frames(stored.kind, stored.path)
 
     def delete(self, key: str) -> None:
         stored = self._items.pop(key, None)
