@@ -82,6 +82,10 @@ class TaskFunction:
                                       f"yet in superscalar (only the default)")
         self.specs = self._parameter_specs(where)
         self.requirements = DEFAULT_REQUIREMENTS
+        # What a worker runs instead of the function's body: decorators stacked on @task
+        # (@binary, @mpi, @container, @software, @prolog/@epilog) set it to a picklable callable
+        # taking the same arguments. None: the body itself.
+        self.runner = None
         self._function_id_by_session: dict = {}
 
     def _parameter_specs(self, where: str) -> dict:
@@ -174,7 +178,7 @@ class TaskFunction:
     def _function_id(self, session) -> int:
         function_id = self._function_id_by_session.get(id(session))
         if function_id is None:
-            function_id = session.function_id(self.function)
+            function_id = session.function_id(self.runner or self.function)
             self._function_id_by_session = {id(session): function_id}
         return function_id
 

@@ -24,6 +24,10 @@ class Requirements:
     operating_system: str | None = None
     software: tuple[str, ...] = ()
     local_only: bool = False
+    storage_gb: float = 0.0
+    # A multi-node task (@mpi with processes_per_node, @multinode): `computing_units` are
+    # reserved on each of `nodes` distinct nodes at once; one of them runs the task.
+    nodes: int = 1
 
 
 DEFAULT_REQUIREMENTS = Requirements()
