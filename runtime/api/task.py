@@ -12,10 +12,11 @@ import sys
 
 from ..core.context import in_worker
 from ..core.params import Direction, SpecError, spec_from_declaration
-from ..core.records import DEFAULT_REQUIREMENTS
+from ..core.records import DEFAULT_REQUIREMENTS, Requirements
 from ..master.session import current_session
 from .analysis import CallBuilder, CallError
 from .future import Future
+from .implement import implementations_of
 from .parameter import IN, INOUT
 
 # Options @task accepts besides parameter directions (PyCOMPSs names).
@@ -81,11 +82,11 @@ class TaskFunction:
             raise NotImplementedError(f"{where}: on_failure={on_failure!r} is not implemented "
                                       f"yet in superscalar (only the default)")
         self.specs = self._parameter_specs(where)
-        self.requirements = DEFAULT_REQUIREMENTS
         # What a worker runs instead of the function's body: decorators stacked on @task
         # (@binary, @mpi, @container, @software, @prolog/@epilog) set it to a picklable callable
         # taking the same arguments. None: the body itself.
         self.runner = None
+        self._static_requirements: Requirements | None = None   # cached when not per call
         self._function_id_by_session: dict = {}
 
     def _parameter_specs(self, where: str) -> dict:
@@ -127,6 +128,13 @@ class TaskFunction:
         except TypeError as error:
             raise CallError(f"{call_site}: @task '{self.name}': {error}") from None
         bound.apply_defaults()
+        try:
+            requirements = self.requirements_for(bound.arguments)
+            variants = implementations_of(self)
+            alternatives = (requirements, *(variant.requirements_for(bound.arguments)
+                                            for variant in variants)) if variants else None
+        except SpecError as error:
+            raise CallError(f"{call_site}: @task '{self.name}': {error}") from None
         builder = CallBuilder(session, self.name, call_site)
         entry_args, entry_kwargs = self._describe_arguments(builder, bound, target)
         task_id = session.new_task_id()
@@ -134,10 +142,14 @@ class TaskFunction:
         entry = {"id": task_id, "name": self.name, "fn": self._function_id(session),
                  "args": entry_args, "kwargs": entry_kwargs,
                  "returns": builder.writes[-returns:] if returns else [],
-                 "units": self._requirements().computing_units, "time_out": self.time_out}
+                 "units": requirements.computing_units, "time_out": self.time_out}
+        if requirements.gpus:
+            entry["gpu_count"] = requirements.gpus
         call = builder.build(task_id, entry["fn"], entry)
-        session.submit(call, self._requirements(), self.priority,
-                       session.group_stack[-1] if session.group_stack else None)
+        if variants:
+            call.variant_functions = (entry["fn"], *(v._function_id(session) for v in variants))
+        session.submit(call, requirements, self.priority,
+                       session.group_stack[-1] if session.group_stack else None, alternatives)
         for function, arguments in builder.after_submit:
             function(*arguments)
         if returns == 0:
@@ -182,9 +194,21 @@ class TaskFunction:
             self._function_id_by_session = {id(session): function_id}
         return function_id
 
-    def _requirements(self):
-        return getattr(self, "__superscalar_requirements__", None) or getattr(
-            self.function, "__superscalar_requirements__", None) or self.requirements
+    def requirements_for(self, arguments: dict) -> Requirements:
+        """This call's requirements: @constraint (static, or per call when a value names a
+        parameter), then what a @mpi/@binary runner adds (processes per node, nodes)."""
+        requirements = self._static_requirements
+        if requirements is None:
+            spec = getattr(self, "__superscalar_constraint__", None) or getattr(
+                self.function, "__superscalar_constraint__", None)
+            if spec is None:
+                requirements = self._static_requirements = DEFAULT_REQUIREMENTS
+            elif spec.parameter_names(self.parameters):
+                requirements = spec.resolve(arguments)
+            else:
+                requirements = self._static_requirements = spec.resolve()
+        adjust = getattr(self.runner, "adjust_requirements", None)
+        return adjust(requirements, arguments) if adjust is not None else requirements
 
 
 class _BoundTask:

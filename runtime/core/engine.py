@@ -272,6 +272,8 @@ class Engine:
                 self._add_pipeline_candidate(successor)
 
     def _add_pipeline_candidate(self, task: TaskRecord) -> None:
+        if task.alternatives is not None or task.requirements.nodes > 1:
+            return          # their placement needs the scheduler's choice of variant or nodes
         if len(self._pipeline_candidates) < MAX_PIPELINE_CANDIDATES:
             self._pipeline_candidates.append(task)
 

@@ -39,24 +39,56 @@ def describe(requirements: Requirements) -> str:
         parts.append(f"app_software={list(requirements.software)}")
     if requirements.local_only:
         parts.append("is_local=True")
+    if requirements.storage_gb:
+        parts.append(f"storage_size={requirements.storage_gb:g}")
+    if requirements.fpgas:
+        parts.append(f"processors=[FPGA x{requirements.fpgas}]")
+    for name in ("memory_type", "storage_type", "os_distribution", "os_version"):
+        value = getattr(requirements, name)
+        if value:
+            parts.append(f"{name}={value!r}")
+    if requirements.processor_speed_ghz:
+        parts.append(f"processor_speed={requirements.processor_speed_ghz:g}")
+    if requirements.nodes > 1:
+        parts.append(f"nodes={requirements.nodes}")
     return ", ".join(parts)
 
 
-def can_ever_fit(worker: WorkerSlots, need: Requirements) -> bool:
+def can_ever_fit(worker: WorkerSlots, need) -> bool:
+    """`need` is a Requirements or a tuple of them (@implement: any variant will do)."""
     if worker.accepts_anything:
         return True
+    if type(need) is tuple:
+        return any(can_ever_fit(worker, variant) for variant in need)
     return (need.computing_units <= worker.computing_units
-            and (not need.memory_gb or not worker.memory_gb or need.memory_gb <= worker.memory_gb)
-            and need.gpus <= worker.gpus
+            and _at_most(need.memory_gb, worker.memory_gb)
+            and _at_most(need.storage_gb, worker.storage_gb)
+            and _at_most(need.processor_speed_ghz, worker.processor_speed_ghz)
+            and need.gpus <= worker.gpus and need.fpgas <= worker.fpgas
             and _matches(need.architecture, worker.architecture)
             and _matches(need.processor_name, worker.processor_name)
             and _matches(need.operating_system, worker.operating_system)
+            and _matches(need.os_distribution, worker.os_distribution)
+            and _matches(need.os_version, worker.os_version)
+            and _matches(need.memory_type, worker.memory_type)
+            and _matches(need.storage_type, worker.storage_type)
             and set(need.software) <= set(worker.software)
             and (worker.is_local or not need.local_only))
 
 
+def _at_most(wanted: float, offered: float) -> bool:
+    """A size the node does not declare (0) is not checked, as in COMPSs."""
+    return not wanted or not offered or wanted <= offered
+
+
 def _matches(wanted: str | None, offered: str | None) -> bool:
-    return not wanted or wanted == "[unassigned]" or (offered or "").lower() == wanted.lower()
+    """A property the node does not declare matches anything ("[unassigned]" in COMPSs)."""
+    return (not wanted or wanted == "[unassigned]" or not offered
+            or offered.lower() == wanted.lower())
+
+
+def _nodes_needed(need) -> int:
+    return need.nodes if type(need) is not tuple else min(v.nodes for v in need)
 
 
 class Placement:
@@ -97,29 +129,33 @@ class Placement:
         return eligible
 
     def enqueue(self, task: TaskRecord) -> None:
-        need = task.requirements
+        need = task.alternatives or task.requirements
         satisfiable = self._satisfiable.get(need)
         if satisfiable is None:
             pool = self.declared or list(self.workers.values())
-            satisfiable = self._satisfiable[need] = not pool or any(
-                can_ever_fit(worker, need) for worker in pool)
+            satisfiable = self._satisfiable[need] = not pool or sum(
+                can_ever_fit(worker, need) for worker in pool) >= _nodes_needed(need)
         if not satisfiable:
-            pool = self.declared or list(self.workers.values())
-            largest = max(pool, key=lambda w: (w.computing_units, w.memory_gb))
-            raise UnsatisfiableRequirements(
-                f"task {task.name}: @constraint({describe(need)}) can never be met; the largest "
-                f"resource is node '{largest.node_name}' with computing_units="
-                f"{largest.computing_units}, memory_size={largest.memory_gb:g} GB, "
-                f"gpus={largest.gpus}")
+            raise UnsatisfiableRequirements(self._unsatisfiable_message(task, need))
         queues = self._priority_queues if task.priority else self._queues
         queue = queues.get(need)
         if queue is None:
             queue = queues[need] = deque()
         queue.append(task)
 
+    def _unsatisfiable_message(self, task: TaskRecord, need) -> str:
+        pool = self.declared or list(self.workers.values())
+        largest = max(pool, key=lambda w: (w.computing_units, w.memory_gb))
+        variants = need if type(need) is tuple else (need,)
+        wanted = " or ".join(f"@constraint({describe(variant)})" for variant in variants)
+        return (f"task {task.name}: {wanted} can never be met by the {len(pool)} node(s); the "
+                f"largest resource is node '{largest.node_name}' with computing_units="
+                f"{largest.computing_units}, memory_size={largest.memory_gb:g} GB, "
+                f"gpus={largest.gpus}")
+
     def discard(self, task: TaskRecord) -> None:
         queues = self._priority_queues if task.priority else self._queues
-        queue = queues.get(task.requirements)
+        queue = queues.get(task.alternatives or task.requirements)
         if queue is not None and task in queue:
             queue.remove(task)
 
@@ -127,11 +163,13 @@ class Placement:
         worker = self.workers.get(task.worker)
         if worker is None:
             return
-        need = task.requirements
-        worker.running.discard(task.task_id)
-        worker.free_units += need.computing_units
-        worker.free_memory_gb += need.memory_gb
-        worker.free_gpus += need.gpus
+        self._give_back(worker, task)
+        for worker_id in task.co_workers:
+            co_worker = self.workers.get(worker_id)
+            if co_worker is not None:
+                self._give_back(co_worker, task)
+                co_worker.foreign_reservations -= 1
+        task.co_workers = ()
         if duration:
             if not self._measured:
                 self.mean_duration, self._measured = duration, True
@@ -149,6 +187,9 @@ class Placement:
                 if not queue:
                     continue
                 eligible = self._eligible_workers(need)
+                if type(need) is tuple or need.nodes > 1:
+                    yield from self._place_special(need, queue, eligible, versions)
+                    continue
                 while queue:
                     candidates = [w for w in eligible if fits_now(w, need, allowance_factor)]
                     if not candidates:
@@ -158,6 +199,32 @@ class Placement:
                     self._take(worker, task)
                     yield task, worker
 
+    def _place_special(self, need, queue: deque, eligible: tuple, versions: dict):
+        """@implement variants (the first variant that fits a worker now) and multi-node
+        tasks (slots on `nodes` distinct workers at once, never beyond their free units)."""
+        while queue:
+            chosen = None
+            for index, variant in enumerate(need if type(need) is tuple else (need,)):
+                candidates = [w for w in eligible if self._fits_now(w, variant, 0)]
+                if len(candidates) >= variant.nodes:
+                    chosen = index, variant, candidates
+                    break
+            if chosen is None:
+                return
+            index, variant, candidates = chosen
+            task = queue.popleft()
+            task.variant, task.requirements = index, variant
+            worker = self._best(candidates, task, versions)
+            self._take(worker, task)
+            if variant.nodes > 1:
+                others = sorted((w for w in candidates if w is not worker),
+                                key=lambda w: -w.free_units)[:variant.nodes - 1]
+                for co_worker in others:
+                    self._take(co_worker, task)
+                    co_worker.foreign_reservations += 1
+                task.co_workers = tuple(w.worker_id for w in others)
+            yield task, worker
+
     def prefetch_factor(self) -> int:
         if self.mean_duration < TINY_TASK_SECONDS:
             return TINY_PREFETCH
@@ -165,8 +232,8 @@ class Placement:
 
     def can_pipeline(self, worker: WorkerSlots, need: Requirements) -> bool:
         """Room to queue a task behind its producers on `worker` (only when tasks are short)."""
-        return (self.mean_duration < SHORT_TASK_SECONDS and worker in self._eligible_workers(need)
-                and self._fits_now(worker, need, 1))
+        return (self.mean_duration < SHORT_TASK_SECONDS and need.nodes == 1
+                and worker in self._eligible_workers(need) and self._fits_now(worker, need, 1))
 
     def take(self, worker: WorkerSlots, task: TaskRecord) -> None:
         self._take(worker, task)
@@ -175,12 +242,13 @@ class Placement:
     def _fits_now(worker: WorkerSlots, need: Requirements, allowance_factor: int) -> bool:
         if not worker.alive or not can_ever_fit(worker, need):
             return False
-        allowance = worker.computing_units * allowance_factor
         if worker.accepts_anything:
             return True
+        allowance = 0 if worker.foreign_reservations else worker.computing_units * allowance_factor
         return (worker.free_units - need.computing_units >= -allowance
                 and worker.free_gpus >= need.gpus
-                and (not need.memory_gb or worker.free_memory_gb >= need.memory_gb))
+                and (not need.memory_gb or not worker.memory_gb
+                     or worker.free_memory_gb >= need.memory_gb))
 
     @staticmethod
     def _best(candidates: list, task: TaskRecord, versions: dict) -> WorkerSlots:
@@ -209,6 +277,14 @@ class Placement:
         worker.free_units -= need.computing_units
         worker.free_memory_gb -= need.memory_gb
         worker.free_gpus -= need.gpus
+
+    @staticmethod
+    def _give_back(worker: WorkerSlots, task: TaskRecord) -> None:
+        need = task.requirements
+        worker.running.discard(task.task_id)
+        worker.free_units += need.computing_units
+        worker.free_memory_gb += need.memory_gb
+        worker.free_gpus += need.gpus
 
     def queued_count(self) -> int:
         return sum(map(len, self._queues.values())) + sum(map(len, self._priority_queues.values()))

@@ -25,6 +25,12 @@ class Requirements:
     software: tuple[str, ...] = ()
     local_only: bool = False
     storage_gb: float = 0.0
+    fpgas: int = 0
+    processor_speed_ghz: float = 0.0
+    memory_type: str | None = None
+    storage_type: str | None = None
+    os_distribution: str | None = None
+    os_version: str | None = None
     # A multi-node task (@mpi with processes_per_node, @multinode): `computing_units` are
     # reserved on each of `nodes` distinct nodes at once; one of them runs the task.
     nodes: int = 1
@@ -49,6 +55,12 @@ class TaskRecord:
     worker: str | None = None
     history: list = field(default_factory=list)   # [(state, cause)]; the task's story
     error: object = None                # for FAILED/CANCELLED: the root TaskFailure
+    # @implement: every variant's Requirements (index 0: the task itself); placement sets
+    # `variant` and `requirements` to the one that fits the chosen worker. None: one variant.
+    alternatives: tuple | None = None
+    variant: int = 0
+    # Multi-node tasks: the other workers whose slots are reserved for this task while it runs.
+    co_workers: tuple = ()
 
 
 @dataclass(slots=True)
@@ -86,10 +98,20 @@ class WorkerSlots:
     operating_system: str | None = None
     software: tuple[str, ...] = ()
     is_local: bool = True
+    storage_gb: float = 0.0
+    fpgas: int = 0
+    processor_speed_ghz: float = 0.0
+    memory_type: str | None = None
+    storage_type: str | None = None
+    os_distribution: str | None = None
+    os_version: str | None = None
     free_units: int = 0                 # may go below 0 by the prefetch allowance
     free_memory_gb: float = 0.0
     free_gpus: int = 0
     running: set = field(default_factory=set)       # task ids placed here and not finished
+    # Tasks running elsewhere that reserved slots here (multi-node): while there are any, no
+    # task is queued beyond the free units, since this worker does not see those slots taken.
+    foreign_reservations: int = 0
     alive: bool = True
     accepts_anything: bool = False      # the sequential backend: constraints do not apply
 

@@ -30,6 +30,7 @@ class WorkerLaunch:
     log_level: str = "WARNING"
     advertise_host: str = "127.0.0.1"
     bind_host: str = "127.0.0.1"
+    core_offset: int | None = None      # first core of this worker among its host's cores
 
 
 def _worker_arguments(launch: WorkerLaunch) -> list[str]:
@@ -40,6 +41,10 @@ def _worker_arguments(launch: WorkerLaunch) -> list[str]:
                  "--advertise-host", launch.advertise_host, "--log-level", launch.log_level]
     if launch.jobs_dir:
         arguments += ["--jobs-dir", launch.jobs_dir]
+    if launch.core_offset is not None:
+        arguments += ["--core-offset", str(launch.core_offset)]
+    if launch.node.gpus:
+        arguments += ["--gpus", str(launch.node.gpus)]
     return arguments
 
 

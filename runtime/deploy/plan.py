@@ -42,8 +42,12 @@ def plan_workers(model: ResourceModel, master_port: int, work_root: str, log_dir
     # With remote nodes every worker must be reachable from them: one address towards them.
     outward = route_address(remote[0].name) if remote else "127.0.0.1"
     planned = []
+    cores_used: dict[str, int] = {}     # host -> units of the workers already planned there
     for index, node in enumerate(model.nodes):
         is_local = node not in remote
+        host = "" if is_local else node.name
+        core_offset = cores_used.get(host, 0)
+        cores_used[host] = core_offset + node.computing_units
         worker_id = f"w{index}"
         master_host = "127.0.0.1" if is_local else route_address(node.name)
         planned.append(PlannedWorker(WorkerLaunch(
@@ -55,7 +59,8 @@ def plan_workers(model: ResourceModel, master_port: int, work_root: str, log_dir
             computing_units=node.computing_units, pythonpath=list(pythonpath),
             python=python, log_level=log_level,
             bind_host="0.0.0.0" if remote else "127.0.0.1",
-            advertise_host=(outward if is_local else node.name) if remote else "127.0.0.1"),
+            advertise_host=(outward if is_local else node.name) if remote else "127.0.0.1",
+            core_offset=core_offset),
             is_local))
     return planned
 

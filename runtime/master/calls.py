@@ -20,6 +20,11 @@ class TaskCall:
     writes: tuple[str, ...]
     kinds: dict                         # key -> "obj" | "file" | "dir" for every read key
     call_site: str = ""                 # "app.py:12", for error messages
+    # @implement: the function id of each variant, index 0 being `function_id` (empty: none).
+    variant_functions: tuple = ()
+
+    def function_for(self, variant: int) -> int:
+        return self.variant_functions[variant] if self.variant_functions else self.function_id
 
 
 @dataclass(slots=True)

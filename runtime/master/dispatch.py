@@ -89,13 +89,17 @@ class Outbox:
         data: list = []
         entries = []
         for instruction in instructions:
-            call = instruction.task.payload
+            task = instruction.task
+            call = task.payload
             entry = dict(call.entry)
-            if call.function_id not in link.functions:
-                function_frames = store.functions[call.function_id]
+            function_id = call.function_for(task.variant)
+            if function_id != call.function_id or task.co_workers or task.requirements.gpus:
+                self._describe_assignment(entry, task, function_id)
+            if function_id not in link.functions:
+                function_frames = store.functions[function_id]
                 entry["fn_frames"] = [len(data), len(function_frames)]
                 data.extend(function_frames)
-                link.functions.add(call.function_id)
+                link.functions.add(function_id)
             else:
                 entry["fn_frames"] = None
             entry["frames"] = [len(data), len(call.frames)]
@@ -105,6 +109,18 @@ class Outbox:
                                 for key, locations in instruction.sources]
             entries.append(entry)
         return protocol.encode(protocol.RunTasks(entries), data)
+
+    def _describe_assignment(self, entry: dict, task, function_id: int) -> None:
+        """What the scheduler chose beyond the worker: the @implement variant, the GPUs to
+        bind, and for a multi-node task every reserved node (the worker builds the hostfile)."""
+        need = task.requirements
+        entry["fn"], entry["units"] = function_id, need.computing_units
+        if need.gpus:
+            entry["gpu_count"] = need.gpus
+        if task.co_workers:
+            workers = self._backend.engine.placement.workers
+            entry["hosts"] = [[workers[worker_id].node_name, need.computing_units]
+                              for worker_id in (task.worker, *task.co_workers)]
 
     def _source(self, key: str, kind: str, locations: tuple, link, data: list) -> list:
         if not locations:

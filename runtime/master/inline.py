@@ -73,7 +73,7 @@ class InlineBackend(Shell):
         try:
             with running_task():
                 outputs, duration = run_task(call.entry, call.frames, inputs,
-                                             self._function(call.function_id),
+                                             self._function(call.function_for(task.variant)),
                                              os.path.join(self._scratch, "sandbox"),
                                              self._data_dir)
         except TaskError as error:

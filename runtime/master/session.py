@@ -83,7 +83,11 @@ class Session:
                                 architecture=node.processor_architecture,
                                 processor_name=node.processors[0].name,
                                 operating_system=node.os_type,
-                                software=tuple(node.software), is_local=local)
+                                software=tuple(node.software), is_local=local,
+                                storage_gb=node.storage_gb or 0.0, fpgas=node.fpgas,
+                                processor_speed_ghz=node.processor_speed_ghz or 0.0,
+                                memory_type=node.memory_type, storage_type=node.storage_type,
+                                os_distribution=node.os_distribution, os_version=node.os_version)
             backend.expect_worker(slots, process, node, launch.log_path)
             declared.append(slots)
         backend.engine.placement.declare(declared)
@@ -110,9 +114,9 @@ class Session:
         self.backend.post(self.backend.engine.add_master_value, key, nbytes)
 
     def submit(self, call: TaskCall, requirements: Requirements, priority: bool,
-               group: str | None) -> None:
+               group: str | None, alternatives: tuple | None = None) -> None:
         record = TaskRecord(call.task_id, call.name, call.reads, call.writes, call,
-                            requirements, priority, group)
+                            requirements, priority, group, alternatives=alternatives)
         self.backend.admit_task()
         self._flush_releases()
         self.backend.post(self._submit_on_io_thread, record)

@@ -37,6 +37,7 @@ class ComputeNode:
     memory_gb: float | None = None
     memory_type: str | None = None
     storage_gb: float | None = None
+    storage_type: str | None = None
     os_type: str | None = None
     os_distribution: str | None = None
     os_version: str | None = None
@@ -63,6 +64,14 @@ class ComputeNode:
     @property
     def gpus(self) -> int:
         return sum(p.computing_units for p in self.processors if p.type == GPU)
+
+    @property
+    def fpgas(self) -> int:
+        return sum(p.computing_units for p in self.processors if p.type == FPGA)
+
+    @property
+    def processor_speed_ghz(self) -> float | None:
+        return self.processors[0].speed_ghz if self.processors else None
 
     @property
     def processor_architecture(self) -> str | None:

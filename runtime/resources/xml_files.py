@@ -260,6 +260,7 @@ def _hardware(document: _Document, element: etree._Element) -> dict:
         memory_gb=document.number(memory, "Size", float),
         memory_type=document.text(memory, "Type"),
         storage_gb=document.number(storage, "Size", float),
+        storage_type=document.text(storage, "Type"),
         os_type=document.text(system, "Type"),
         os_distribution=document.text(system, "Distribution"),
         os_version=document.text(system, "Version"),

@@ -18,6 +18,7 @@ import zmq
 from ..transport import protocol
 from ..transport.auth import run_key_from_environment
 from ..transport.payload import serialize
+from .devices import TaskBinding
 from .execution import StoredInput, TaskError, run_task
 from .lifetime import die_with_parent
 from .worker_context import enter_worker_context
@@ -52,7 +53,7 @@ class _CapturedStreams:
 
 class Executor:
     def __init__(self, address: str, executor_id: int, work_dir: str, jobs_dir: str | None,
-                 run_key: str | None = None):
+                 run_key: str | None = None, core: int | None = None):
         self._run_key = run_key or run_key_from_environment()
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.DEALER)
@@ -63,6 +64,7 @@ class Executor:
         self._sandbox_root = os.path.join(work_dir, "sandbox")
         self._data_dir = os.path.join(work_dir, "data")
         self._streams = _CapturedStreams(work_dir, jobs_dir)
+        self._binding = TaskBinding(core)
 
     def serve(self) -> None:
         ready = protocol.ExecutorReady(self._run_key, self._executor_id, os.getpid())
@@ -84,6 +86,7 @@ class Executor:
                       for key, (start, count, kind, path) in message.inputs.items()}
             base = entry["frames"][0]
             task_frames = frames[base:base + entry["frames"][1]]
+            self._binding.apply(entry)
             outputs, duration = run_task(entry, task_frames, inputs, function,
                                          self._sandbox_root, self._data_dir)
         except TaskError as error:
@@ -127,13 +130,13 @@ class Executor:
 
 
 def serve_in_forked_child(address: str, executor_id: int, work_dir: str, jobs_dir: str | None,
-                          run_key: str) -> None:
+                          run_key: str, core: int | None = None) -> None:
     """Entry point of an executor forked from its worker; exits the process when done."""
     code = 0
     try:
         die_with_parent()
         enter_worker_context()
-        Executor(address, executor_id, work_dir, jobs_dir, run_key).serve()
+        Executor(address, executor_id, work_dir, jobs_dir, run_key, core).serve()
     except BaseException:  # noqa: BLE001 - a forked child must never return into the worker
         code = 1
     finally:
@@ -146,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executor-id", type=int, required=True)
     parser.add_argument("--work-dir", required=True)
     parser.add_argument("--jobs-dir", default=None)
+    parser.add_argument("--core", type=int, default=None)
     options = parser.parse_args(argv)
     die_with_parent()
     enter_worker_context()
-    Executor(options.address, options.executor_id, options.work_dir, options.jobs_dir).serve()
+    Executor(options.address, options.executor_id, options.work_dir, options.jobs_dir,
+             core=options.core).serve()
     return 0
 
 

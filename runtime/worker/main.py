@@ -24,6 +24,7 @@ import zmq
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
 from .lifetime import die_with_parent, parent_is_gone
+from .devices import bound_cores, gpu_ids
 from .pool import ExecutorPool
 from .store import DataStore
 from .worker_context import enter_worker_context
@@ -46,6 +47,7 @@ class _PendingTask:
 class Worker:
     def __init__(self, options: argparse.Namespace):
         self.worker_id = options.worker_id
+        self.node_name = options.node_name
         self.run_key = run_key_from_environment()
         self.work_dir = options.work_dir
         os.makedirs(os.path.join(self.work_dir, "sandbox"), exist_ok=True)
@@ -53,7 +55,9 @@ class Worker:
         exec_address = f"ipc://{self.work_dir}/executors.sock"
         # Before any ZeroMQ context exists: the pool forks the first executors.
         self.pool = ExecutorPool(options.computing_units, exec_address, self.work_dir,
-                                 options.jobs_dir, self.run_key)
+                                 options.jobs_dir, self.run_key,
+                                 cores=bound_cores(options.computing_units, options.core_offset),
+                                 gpus=gpu_ids(options.gpus))
         self.context = zmq.Context()
         self.control = self._socket(zmq.DEALER)
         self.control.connect(options.master)
@@ -253,15 +257,20 @@ class Worker:
             task = self.runnable[0]
             entry = task.entry
             slot = self.pool.take(entry["id"], entry.get("units", 1),
-                                  may_queue=self.mean_duration < SHORT_TASK_SECONDS)
+                                  may_queue=self.mean_duration < SHORT_TASK_SECONDS,
+                                  gpus=entry.get("gpu_count", 0))
             if slot is None:
                 return
             self.runnable.popleft()
+            if slot.task_id == entry["id"]:          # started now (not queued behind another)
+                entry["cores"], entry["gpus"] = self.pool.assigned(entry["id"], slot)
             self.running_entries[entry["id"]] = entry
             protocol.send(self.exec_socket, self._exec_message(slot, task), slot.routing_id)
 
     def _exec_message(self, slot, task: _PendingTask) -> list:
         entry = dict(task.entry)
+        if "hosts" not in entry:
+            entry["hosts"] = [[self.node_name, entry.get("units", 1)]]
         data: list = []
         if entry["fn"] not in slot.functions:
             function_frames = self.functions[entry["fn"]]
@@ -364,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind-host", default="127.0.0.1")
     parser.add_argument("--advertise-host", default="127.0.0.1")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--core-offset", type=int, default=None,
+                        help="bind executor slots to CPUs from this index of the allowed set")
+    parser.add_argument("--gpus", type=int, default=0, help="GPU devices of this node")
     parser.add_argument("--die-with-parent", action="store_true",
                         help="started by a local master: exit when it does")
     options = parser.parse_args(argv)

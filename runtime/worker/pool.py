@@ -61,6 +61,7 @@ class ExecutorSlot:
     queued: deque = field(default_factory=deque)
     held_for: int | None = None              # a multi-unit task that reserved this slot
     started_at: float = 0.0
+    core: int | None = None                  # the CPU this slot's tasks are bound to, if any
 
 
 class ExecutorPool:
@@ -69,8 +70,12 @@ class ExecutorPool:
     while no context exists. Replacements later are started as fresh interpreters."""
 
     def __init__(self, size: int, address: str, work_dir: str, jobs_dir: str | None,
-                 run_key: str, python: str | None = None):
+                 run_key: str, python: str | None = None, cores: list | None = None,
+                 gpus: list | None = None):
+        """cores: one CPU id per slot (None: unbound); gpus: the device ids tasks may take."""
         self._address = address
+        self._free_gpus = list(gpus or ())
+        self._gpus_of: dict[int, list] = {}         # task id -> the device ids it holds
         self._work_dir = work_dir
         self._jobs_dir = jobs_dir
         self._run_key = run_key
@@ -78,31 +83,33 @@ class ExecutorPool:
         self.slots: dict[int, ExecutorSlot] = {}
         self._by_routing_id: dict[bytes, ExecutorSlot] = {}
         self._next_id = 0
-        for _ in range(size):
-            self._fork()
+        for index in range(size):
+            self._fork(cores[index] if cores else None)
 
-    def _fork(self) -> ExecutorSlot:
+    def _fork(self, core: int | None) -> ExecutorSlot:
         from .executor import serve_in_forked_child
         executor_id = self._next_id
         self._next_id += 1
         pid = os.fork()
         if pid == 0:
             serve_in_forked_child(self._address, executor_id, self._work_dir, self._jobs_dir,
-                                  self._run_key)       # never returns
-        slot = ExecutorSlot(executor_id, ForkedProcess(pid))
+                                  self._run_key, core)       # never returns
+        slot = ExecutorSlot(executor_id, ForkedProcess(pid), core=core)
         self.slots[executor_id] = slot
         return slot
 
-    def _spawn(self) -> ExecutorSlot:
+    def _spawn(self, core: int | None) -> ExecutorSlot:
         executor_id = self._next_id
         self._next_id += 1
         command = [self._python, "-m", "runtime.worker.executor", "--address", self._address,
                    "--executor-id", str(executor_id), "--work-dir", self._work_dir]
         if self._jobs_dir:
             command += ["--jobs-dir", self._jobs_dir]
+        if core is not None:
+            command += ["--core", str(core)]
         environment = dict(os.environ, **{RUN_KEY_ENV: self._run_key})
         process = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL)
-        slot = ExecutorSlot(executor_id, process)
+        slot = ExecutorSlot(executor_id, process, core=core)
         self.slots[executor_id] = slot
         return slot
 
@@ -121,9 +128,13 @@ class ExecutorPool:
         return [slot for slot in self.slots.values()
                 if slot.routing_id is not None and slot.task_id is None and slot.held_for is None]
 
-    def take(self, task_id: int, units: int, may_queue: bool = False) -> ExecutorSlot | None:
+    def take(self, task_id: int, units: int, may_queue: bool = False,
+             gpus: int = 0) -> ExecutorSlot | None:
         """A slot to send the task to: a free one, else (single-unit, `may_queue`) one that
-        runs a task and has nothing queued behind it yet."""
+        runs a task and has nothing queued behind it yet. A GPU task also takes `gpus` free
+        device ids (see `assigned`)."""
+        if gpus > len(self._free_gpus):
+            return None
         free = self.free_slots()
         if len(free) >= units:
             runner, *held = free[:units]
@@ -131,8 +142,11 @@ class ExecutorPool:
             runner.started_at = time.monotonic()
             for slot in held:
                 slot.held_for = task_id
+            if gpus:
+                self._gpus_of[task_id] = self._free_gpus[:gpus]
+                del self._free_gpus[:gpus]
             return runner
-        if units == 1 and may_queue:
+        if units == 1 and may_queue and not gpus:
             for slot in self.slots.values():
                 if slot.task_id is not None and not slot.queued and slot.held_for is None:
                     slot.queued.append(task_id)
@@ -150,7 +164,14 @@ class ExecutorPool:
             slot.started_at = time.monotonic()
         return task_id
 
+    def assigned(self, task_id: int, runner: ExecutorSlot) -> tuple[list, list]:
+        """(cores, gpu ids) of a started task: its slots' cores, runner first."""
+        cores = [runner.core] + [slot.core for slot in self.slots.values()
+                                 if slot.held_for == task_id]
+        return ([] if None in cores else cores), list(self._gpus_of.get(task_id, ()))
+
     def release(self, task_id: int) -> None:
+        self._free_gpus.extend(self._gpus_of.pop(task_id, ()))
         for slot in self.slots.values():
             if slot.task_id == task_id:
                 slot.task_id = None
@@ -171,7 +192,7 @@ class ExecutorPool:
             self._by_routing_id.pop(slot.routing_id, None)
         if task_id is not None:
             self.release(task_id)
-        self._spawn()
+        self._spawn(slot.core)
         return not_started
 
     def dead_slots(self) -> list[ExecutorSlot]:

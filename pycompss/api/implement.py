@@ -1,0 +1,1 @@
+from runtime.api.implement import implement  # noqa: F401
