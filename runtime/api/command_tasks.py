@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 from ..worker.command_line import ParameterSlot, check_placeholders, is_writable_object
-from ..worker.commands import BinaryRunner, CommandFields, ContainerSpec, StagedRunner, StageSpec
+from ..worker.commands import BinaryRunner, CommandFields, ContainerSpec, StagedRunner
 from ..worker.mpi_commands import MpiFields, MpiRunner
 from ..worker.python_commands import ContainerPythonRunner, PythonMpiRunner
 from .parameter import IN

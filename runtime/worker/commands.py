@@ -110,7 +110,8 @@ def resolve_program(program: str, origin_dir: str, cwd: str, environment: dict,
                                f"{socket.gethostname()} (PATH={environment.get('PATH', '')})")
         return found
     candidates = [program] if os.path.isabs(program) else [
-        os.path.join(origin_dir, program), os.path.join(cwd, program)]
+        os.path.normpath(os.path.join(origin_dir, program)),
+        os.path.normpath(os.path.join(cwd, program))]
     for candidate in candidates:
         if os.path.isfile(candidate):
             if not os.access(candidate, os.X_OK):
@@ -169,8 +170,9 @@ class ContainerSpec:
     options: str = ""
 
     def arguments(self, values: dict, mounts: list, workdir: str, environment: dict,
-                  where: str) -> list[str]:
-        """The engine invocation up to the image; the program and its arguments follow."""
+                  where: str, passed: dict | None = None) -> list[str]:
+        """The engine invocation up to the image; the program and its arguments follow.
+        `passed`: environment variables set inside the container."""
         engine = shutil.which(self.engine, path=environment.get("PATH", os.defpath))
         if engine is None:
             raise CommandError(f"{where}: container engine '{self.engine}' is not installed on "
@@ -179,7 +181,7 @@ class ContainerSpec:
         options = shlex.split(substitute(self.options, values, where)) if self.options else []
         image = substitute(self.image, values, where)
         unique = list(dict.fromkeys(os.path.abspath(path) for path in mounts if path))
-        passed = [name for name in ("PYTHONPATH", "OMP_NUM_THREADS") if name in environment]
+        passed = passed or {}
         if self.engine == "docker":
             arguments = [engine, "run", "-i", "--rm"]
             if hasattr(os, "geteuid") and os.geteuid() != 0:
@@ -187,15 +189,15 @@ class ContainerSpec:
             for path in unique:
                 arguments += ["-v", f"{path}:{path}"]
             arguments += ["-w", workdir]
-            for name in passed:
-                arguments += ["-e", f"{name}={environment[name]}"]
+            for name, value in passed.items():
+                arguments += ["-e", f"{name}={value}"]
             return arguments + options + [image]
         arguments = [engine, "exec"]
         for path in unique:
             arguments += ["--bind", path]
         arguments += ["--pwd", workdir]
-        for name in passed:
-            arguments += ["--env", f"{name}={environment[name]}"]
+        for name, value in passed.items():
+            arguments += ["--env", f"{name}={value}"]
         return arguments + options + [image]
 
 

@@ -91,9 +91,17 @@ class MpiLaunch:
         argv = launcher_arguments(flavor, runner_path, placement, hostfile, per_node, flags,
                                   ("OMP_NUM_THREADS", "PYTHONPATH"))
         if self.container is not None:
-            argv += self.container.arguments(values, [sandbox, cwd], cwd, environment, where)
+            argv += self.container.arguments(values, [sandbox, cwd, *self.container_mounts()],
+                                             cwd, environment, where,
+                                             self.container_environment(environment))
         argv += program
         return run_process(argv, redirections_of(named, where), cwd, environment, where), argv
+
+    def container_environment(self, environment: dict) -> dict:
+        return {"OMP_NUM_THREADS": environment["OMP_NUM_THREADS"]}
+
+    def container_mounts(self) -> tuple:
+        return ()
 
     def _counts_at_run_time(self, values, assignment, where):
         # The reserved cores already include processes × cores per process (see

@@ -20,8 +20,7 @@ import tempfile
 
 import cloudpickle
 
-from .command_line import (CommandError, bind_arguments, redirections_of, resolve_flag,
-                           values_by_name)
+from .command_line import CommandError, bind_arguments, redirections_of, values_by_name
 from .commands import ContainerSpec, TaskDirectory, run_process, working_directory
 from .mpi_commands import MpiFields, MpiLaunch
 
@@ -64,12 +63,20 @@ class PythonMpiRunner(MpiLaunch):
                 call = (self.body, args, kwargs, self._layout_targets(named, args, kwargs))
                 dump_call(exchange, call, where)
                 environment = dict(os.environ, PYTHONPATH=python_path())
-                program = [sys.executable, *_ENTRY, "--mpi", exchange]
+                python = "python3" if self.container is not None else sys.executable
+                program = [python, *_ENTRY, "--mpi", exchange]
                 code, argv = self.launch(program, values, named, cwd, sandbox, environment,
                                          where)
                 return collect_results(exchange, code, where, argv)
             finally:
                 shutil.rmtree(exchange, ignore_errors=True)
+
+    def container_environment(self, environment: dict) -> dict:
+        """In an image the ranks run its python3 with the runtime's package mounted."""
+        return {"OMP_NUM_THREADS": environment["OMP_NUM_THREADS"], "PYTHONPATH": _PACKAGE_ROOT}
+
+    def container_mounts(self) -> tuple:
+        return (_PACKAGE_ROOT,)
 
     def _layout_targets(self, named: list, args: tuple, kwargs: dict) -> list:
         """[(("arg", index) | ("kwarg", name), (block_count, block_length, stride))]"""
@@ -115,7 +122,8 @@ class ContainerPythonRunner:
                 dump_call(exchange, (self.body, args, kwargs, []), where)
                 environment = dict(os.environ, PYTHONPATH=_PACKAGE_ROOT)
                 argv = self.container.arguments(values, [sandbox, _PACKAGE_ROOT], sandbox,
-                                                environment, where)
+                                                environment, where,
+                                                {"PYTHONPATH": _PACKAGE_ROOT})
                 argv += [self.python, *_ENTRY, exchange]
                 code = run_process(argv, redirections_of(named, where), sandbox, environment,
                                    where)
