@@ -261,3 +261,82 @@ def test_binary_must_sit_above_task(program):
 def test_tools_used_here_exist():
     for tool in ("printf", "grep", "sort", "sh", "uniq"):
         assert shutil.which(tool), tool
+
+
+def test_prolog_and_epilog_around_python_and_binary_tasks(program, tmp_path):
+    """Commands in the task's sandbox before and after it, in either decorator order; a failing
+    prolog fails the task (fail_by_exit_value defaults to True), a failing epilog does not
+    (False), as in PyCOMPSs."""
+    path = api_program(program, BINARY_TASKS, """
+        from pycompss.api.prolog import prolog
+        from pycompss.api.epilog import epilog
+
+
+        @prolog(binary="sh", args="-c 'echo made > {{scratch}}'")
+        @epilog(binary="sh", args="-c 'cat {{scratch}} >> {{report_file}}; echo after >> {{report_file}}'")
+        @task(scratch=FILE_OUT, report_file=FILE_OUT, returns=1)
+        def python_between(scratch, report_file):
+            with open(scratch) as handle:            # written by the prolog
+                made_by_prolog = handle.read()
+            with open(report_file, "w") as handle:
+                handle.write("body saw " + made_by_prolog)
+            return made_by_prolog.strip()
+
+
+        @binary(binary="sh", args="-c 'cat marker'")
+        @prolog(binary="sh", args="-c 'echo from-prolog > marker'")
+        @task(out=FILE_OUT_STDOUT, returns=int)
+        def binary_after_prolog(out):
+            pass
+
+
+        @prolog(binary="false")
+        @task(returns=1)
+        def failing_prolog():
+            return "body ran"
+
+
+        @epilog(binary="false")
+        @task(returns=1)
+        def failing_epilog():
+            return "kept"
+
+
+        @task(returns=1)
+        def calls_a_binary_task(code):
+            return shell(f"exit {code}")          # inside a task: runs the binary right here
+
+
+        if __name__ == "__main__":
+            folder = sys.argv[1]
+            report_file = os.path.join(folder, "report.txt")
+            scratch = os.path.join(folder, "scratch.txt")
+            report("python", compss_wait_on(python_between(scratch, report_file)))
+            compss_wait_on_file(report_file)
+            report("python report", read(report_file))
+            out = os.path.join(folder, "out.txt")
+            report("binary", compss_wait_on(binary_after_prolog(out)))
+            compss_wait_on_file(out)
+            report("binary output", read(out))
+            report("failing epilog", compss_wait_on(failing_epilog()))
+            report("nested", compss_wait_on(calls_a_binary_task(5)))
+            try:
+                report("failing prolog", compss_wait_on(failing_prolog()))
+            except Exception as error:
+                report("failing prolog", describe_error(error))
+    """)
+    runs = []
+    for mode in ("python", "runcompss"):
+        (tmp_path / mode).mkdir()
+        runs.append(run_program(path, mode=mode, args=[tmp_path / mode], cwd=tmp_path))
+    assert runs[1].returncode == 1, describe(runs[1])      # failing_prolog failed
+    for run in runs:
+        results = named(run)
+        assert results["python"] == "made", describe(run)
+        assert results["python report"] == "body saw made\nmade\nafter\n"
+        assert results["binary"] == 0 and results["binary output"] == "from-prolog\n"
+        assert results["failing epilog"] == "kept"
+        assert results["nested"] == 5
+        kind, message = results["failing prolog"]
+        assert kind == "CommandError" and "@prolog of task 'failing_prolog'" in message
+        assert "exited with value 1" in message
