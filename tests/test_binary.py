@@ -2,6 +2,7 @@
 (`python prog.py` runs them too, in-process); the command lines they build are observed through
 printf, which prints its arguments one per line, and checked against what COMPSs builds."""
 import shutil
+import time
 
 import pytest
 
@@ -340,3 +341,66 @@ def test_prolog_and_epilog_around_python_and_binary_tasks(program, tmp_path):
         kind, message = results["failing prolog"]
         assert kind == "CommandError" and "@prolog of task 'failing_prolog'" in message
         assert "exited with value 1" in message
+
+
+def test_time_out_ends_the_command_with_its_executor(program, tmp_path):
+    """The executor is killed at the time-out; the command it started must not outlive it."""
+    import psutil
+    marker = "83.125"           # a sleep length no other process here uses
+    path = api_program(program, f"""
+        from pycompss.api.binary import binary
+
+
+        @binary(binary="sleep")
+        @task(returns=int, time_out=1)
+        def nap(seconds):
+            pass
+
+
+        if __name__ == "__main__":
+            try:
+                report("nap", compss_wait_on(nap({marker})))
+            except Exception as error:
+                report("nap", type(error).__name__)
+    """)
+    run = run_program(path, cwd=tmp_path, timeout=60)
+    assert run.returncode == 1, describe(run)
+    assert named(run)["nap"] != 0
+
+    def leftovers():
+        found = []
+        for process in psutil.process_iter(["cmdline"]):
+            if process.info["cmdline"] and marker in process.info["cmdline"]:
+                found.append(process.pid)
+        return found
+    deadline = time.monotonic() + 10
+    while leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftovers() == []
+
+
+def test_argument_templates_and_boolean_fields(monkeypatch):
+    from runtime.core.params import ParamSpec
+    from runtime.worker.command_line import (CommandError, ParameterSlot, bind_arguments,
+                                             expand_arguments, resolve_flag, substitute)
+    plain, prefixed = ParamSpec(), ParamSpec(prefix="--v=")
+    slots = (ParameterSlot("message", "positional", plain),
+             ParameterSlot("items", "positional", prefixed),
+             ParameterSlot("rest", "varargs", plain),
+             ParameterSlot("options", "varkeyword", plain))
+    named = bind_arguments(slots, ("two words", [1, 2], "r1", "r2"), {"level": 3})
+    # a whole-token placeholder is the parameter's arguments (with its prefix); inside a
+    # token, the value's text; quotes group as in a shell
+    assert expand_arguments("-m {{message}} '{{message}} here' {{items}} x{{rest}} "
+                            "--level={{level}}", named, "t") == [
+        "-m", "two words", "two words here", "--v=", "1", "2", "xr1 r2", "--level=3"]
+    monkeypatch.setenv("TOOLS", "/opt/tools")
+    assert substitute("$TOOLS/{{message}}", {"message": "bin"}, "t") == "/opt/tools/bin"
+    with pytest.raises(CommandError, match=r"'\{\{nope\}\}' is not a parameter"):
+        expand_arguments("{{nope}}", named, "t")
+    monkeypatch.setenv("FAIL_ON_ERROR", "true")
+    assert resolve_flag("FAIL_ON_ERROR", "t", "fail_by_exit_value") is True
+    assert resolve_flag("$FAIL_ON_ERROR", "t", "fail_by_exit_value") is True
+    assert resolve_flag("false", "t", "fail_by_exit_value") is False
+    with pytest.raises(CommandError, match="neither a boolean"):
+        resolve_flag("UNSET_VARIABLE_XYZ", "t", "fail_by_exit_value")

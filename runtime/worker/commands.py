@@ -229,12 +229,6 @@ class BinaryRunner:
     def describe(self) -> str:
         return f"{self.where}: {self.kind} task '{self.name}'"
 
-    def with_container(self, container: ContainerSpec | None):
-        clone = self.__class__.__new__(self.__class__)
-        clone.__dict__.update(self.__dict__)
-        clone.container = container
-        return clone
-
     def adjust_requirements(self, requirements, arguments: dict):
         return requirements
 

@@ -47,10 +47,6 @@ class PythonMpiRunner(MpiLaunch):
     def describe(self) -> str:
         return f"{self.where}: @mpi task '{self.name}' (Python, mpi4py)"
 
-    def with_container(self, container):
-        return PythonMpiRunner(self.name, self.where, self.slots, self.body, self.working_dir,
-                               self.mpi, self.origin_dir, container)
-
     def __call__(self, *args, **kwargs):
         where = self.describe()
         require_mpi4py(where)
