@@ -343,3 +343,38 @@ def test_layout_indices_follow_pycompss():
     (shared_args, _), parts = split_for_ranks(([1, 2, 3, 4], "x"), {}, [(("arg", 0),
                                                                           (2, 2, 2))], 2)
     assert shared_args == [None, "x"] and parts == [{("arg", 0): [1, 2]}, {("arg", 0): [3, 4]}]
+
+
+def test_runner_writes_the_hostfile_of_a_multi_node_assignment(tmp_path, monkeypatch):
+    """What the scheduler's multi-node reservation turns into: the runner, called as a worker
+    calls it with a hand-made two-host Assignment, writes the hostfile and launches mpirun
+    (a stand-in here, which records its arguments: no second host exists)."""
+    from runtime.api.mpi import mpi
+    from runtime.api.task import task
+    from runtime.worker.worker_context import set_assignment
+    record = tmp_path / "launch"
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    stand_in = folder / "mpirun"
+    stand_in.write_text('#!/bin/sh\ncp "$2" "$RECORD.hostfile"\nprintf "%s\\n" "$@" > "$RECORD"\n')
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("COMPSS_MPIRUN_TYPE", "ompi")
+    monkeypatch.setenv("RECORD", str(record))
+
+    @mpi(binary="true", runner="mpirun", processes=4, processes_per_node=2)
+    @task(returns=int)
+    def solver(size):
+        pass
+
+    sandbox = tmp_path / "job1"
+    set_assignment(Assignment(1, 2, (("node1", 2), ("node2", 2)), sandbox=str(sandbox)))
+    try:
+        assert solver.runner(10) == 0
+    finally:
+        set_assignment(None)
+    assert (tmp_path / "launch.hostfile").read_text() == "node1 slots=2\nnode2 slots=2\n"
+    assert record.read_text().splitlines() == [
+        "--hostfile", str(sandbox / "hostfile"), "-n", "4", "--bind-to", "none",
+        "-x", "OMP_NUM_THREADS", "-x", "PYTHONPATH", shutil.which("true"), "10"]
+    assert not sandbox.exists()          # made for the command, removed after it
