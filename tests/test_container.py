@@ -97,9 +97,10 @@ def test_missing_engine_fails_the_task_in_both_modes(program, tmp_path, monkeypa
 
 def test_binary_and_mpi_tasks_launch_the_engine(program, tmp_path, monkeypatch):
     record = tmp_path / "engine-calls.txt"
-    # a stand-in engine: records its arguments (one call per line, tab-separated), runs nothing
+    # a stand-in engine: records its arguments (one call per line, tab-separated, in a single
+    # append: the MPI ranks call it at the same time), runs nothing
     folder = _executables(tmp_path / "bin", "singularity",
-                          body='printf "%s\\t" "$@" >> "$ENGINE_RECORD"; echo >> "$ENGINE_RECORD"')
+                          body='line=$(printf "%s\\t" "$@"); printf "%s\\n" "$line" >> "$ENGINE_RECORD"')
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("ENGINE_RECORD", str(record))
     path = api_program(program, """
