@@ -108,11 +108,11 @@ class TaskFunction:
 
     def __call__(self, *args, **kwargs):
         if in_worker():
-            return self.function(*args, **kwargs)
+            return (self.runner or self.function)(*args, **kwargs)
         return self.submit(args, kwargs, None)
 
     def __reduce__(self):
-        return (_rebuild_task_function, (self.function, self.options))
+        return (_rebuild_task_function, (self.function, self.options, self.runner))
 
     def submit(self, args: tuple, kwargs: dict, target):
         """`target` is the instance of a method call (its first argument), else None."""
@@ -133,7 +133,7 @@ class TaskFunction:
             variants = implementations_of(self)
             alternatives = (requirements, *(variant.requirements_for(bound.arguments)
                                             for variant in variants)) if variants else None
-        except SpecError as error:
+        except (SpecError, ValueError, RuntimeError) as error:
             raise CallError(f"{call_site}: @task '{self.name}': {error}") from None
         builder = CallBuilder(session, self.name, call_site)
         entry_args, entry_kwargs = self._describe_arguments(builder, bound, target)
@@ -224,8 +224,10 @@ class _BoundTask:
         return self.task_function.submit(args, kwargs, self.instance)
 
 
-def _rebuild_task_function(function, options):
-    return TaskFunction(function, options)
+def _rebuild_task_function(function, options, runner=None):
+    task_function = TaskFunction(function, options)
+    task_function.runner = runner
+    return task_function
 
 
 def _call_site() -> str:

@@ -1,0 +1,1 @@
+from runtime.api.binary import Binary, binary  # noqa: F401

@@ -1,0 +1,1 @@
+from runtime.api.container import Container, container  # noqa: F401

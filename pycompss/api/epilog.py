@@ -1,0 +1,1 @@
+from runtime.api.prolog import Epilog, epilog  # noqa: F401

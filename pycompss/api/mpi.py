@@ -1,0 +1,1 @@
+from runtime.api.mpi import MPI, Mpi, mpi  # noqa: F401

@@ -1,0 +1,1 @@
+from runtime.api.prolog import Prolog, prolog  # noqa: F401

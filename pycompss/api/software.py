@@ -1,0 +1,1 @@
+from runtime.api.software import Software, software  # noqa: F401
