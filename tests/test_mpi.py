@@ -247,7 +247,7 @@ def test_hostfile_from_a_multi_node_assignment():
     placement = place_processes(assignment.hosts, 8, 4, "t")
     assert placement.hosts == (("node1", 4), ("node2", 4))
     assert placement.cores_per_process == 2              # 8 cores for 4 processes per node
-    assert hostfile_text(OPEN_MPI, placement) == "node1 slots=4\nnode2 slots=4\n"
+    assert hostfile_text(OPEN_MPI, placement) == "node1\n" * 4 + "node2\n" * 4
     assert hostfile_text(MPICH, placement) == "node1:4\nnode2:4\n"
     assert hostfile_text(SLURM, placement) is None
 
@@ -373,8 +373,51 @@ def test_runner_writes_the_hostfile_of_a_multi_node_assignment(tmp_path, monkeyp
         assert solver.runner(10) == 0
     finally:
         set_assignment(None)
-    assert (tmp_path / "launch.hostfile").read_text() == "node1 slots=2\nnode2 slots=2\n"
+    assert (tmp_path / "launch.hostfile").read_text() == "node1\nnode1\nnode2\nnode2\n"
     assert record.read_text().splitlines() == [
         "--hostfile", str(sandbox / "hostfile"), "-n", "4", "--bind-to", "none",
         "-x", "OMP_NUM_THREADS", "-x", "PYTHONPATH", shutil.which("true"), "10"]
     assert not sandbox.exists()          # made for the command, removed after it
+
+
+# ---- a task spanning two worker nodes ----------------------------------------------------------
+def test_mpi_task_spans_two_worker_nodes_with_a_hostfile_built_for_it(program, tmp_path,
+                                                                     ring_binary):
+    """Two nodes of one unit each (tests/data/resources/two_nodes.xml, both on this machine):
+    a 2-process task with one process per node can only run with a slot reserved on each, and
+    its ranks see both nodes; the C program gives the same token as with 2 local processes."""
+    from conftest import TWO_NODES, run_program
+    path = api_program(program, f"""
+        from pycompss.api.mpi import mpi
+
+        RING = {str(ring_binary)!r}
+
+
+        @mpi(processes=2, processes_per_node=1)
+        @task(returns=1)
+        def where():
+            from mpi4py import MPI
+            return [MPI.COMM_WORLD.rank, MPI.COMM_WORLD.size, os.environ["COMPSS_HOSTNAMES"]]
+
+
+        @mpi(binary=RING, processes=2, processes_per_node=1, fail_by_exit_value=True)
+        @task(result=FILE_OUT, returns=int)
+        def ring(rounds, result):
+            pass
+    """, """
+        if __name__ == "__main__":
+            folder = sys.argv[1]
+            report("ranks", compss_wait_on(where()))
+            output = os.path.join(folder, "ring.txt")
+            report("exit", compss_wait_on(ring(4, output)))
+            compss_wait_on_file(output)
+            with open(output) as handle:
+                report("ring", handle.read())
+    """)
+    run = run_program(path, resources=TWO_NODES, args=[tmp_path], timeout=240)
+    assert run.returncode == 0, run.stderr
+    results = named(run)
+    assert [rank for rank, _, _ in results["ranks"]] == [0, 1]
+    assert {size for _, size, _ in results["ranks"]} == {2}
+    assert {hosts for _, _, hosts in results["ranks"]} == {"localhost,127.0.0.1"}
+    assert results["exit"] == 0 and results["ring"] == f"2 {4 * (1 + 2)}\n"

@@ -147,8 +147,9 @@ class Placement:
         pool = self.declared or list(self.workers.values())
         largest = max(pool, key=lambda w: (w.computing_units, w.memory_gb))
         variants = need if type(need) is tuple else (need,)
-        wanted = " or ".join(f"@constraint({describe(variant)})" for variant in variants)
-        return (f"task {task.name}: {wanted} can never be met by the {len(pool)} node(s); the "
+        wanted = " or ".join(f"({describe(variant)})" for variant in variants)
+        return (f"task {task.name}: its requirements {wanted} (from @constraint, @mpi or "
+                f"@implement) can never be met by the {len(pool)} node(s); the "
                 f"largest resource is node '{largest.node_name}' with computing_units="
                 f"{largest.computing_units}, memory_size={largest.memory_gb:g} GB, "
                 f"gpus={largest.gpus}")

@@ -4,7 +4,7 @@
           │  place_processes: cores ÷ cores-per-process = MPI slots per host; never more
           │  processes than slots (no silent oversubscription)
           ▼
-    hostfile in the sandbox       Open MPI "host slots=N" | MPICH/Intel "host:N" | srun: none
+    hostfile in the sandbox       Open MPI a line per slot | MPICH/Intel "host:N" | srun: none
           ▼
     launcher argv                 mpirun --hostfile F -n P [flags] | srun --nodelist=... [flags]
 
@@ -86,7 +86,9 @@ def hostfile_text(flavor: str, placement: Placement) -> str | None:
     if flavor in (SLURM, GENERIC):
         return None
     if flavor == OPEN_MPI:
-        return "".join(f"{host} slots={count}\n" for host, count in placement.hosts)
+        # One line per slot, not "host slots=N": two names of one machine (localhost and
+        # 127.0.0.1, two nodes declared on one host) then add up instead of being refused.
+        return "".join(f"{host}\n" * count for host, count in placement.hosts)
     return "".join(f"{host}:{count}\n" for host, count in placement.hosts)
 
 
