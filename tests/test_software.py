@@ -134,7 +134,7 @@ def test_software_above_task_and_constraints_from_the_file(program, tmp_path):
             compss_wait_on_file(target)
             with open(target) as handle:
                 report("lines", handle.read().split()[0])
-            report("units", count.requirements_for({}).computing_units)
+            report("units", count.requirements_for(dict()).computing_units)
     """)
     sequential, distributed = same_in_fresh_folders(path, tmp_path)
     assert named(distributed) == {"exit": 0, "lines": "3", "units": 2}
