@@ -11,6 +11,8 @@ Every message is a ZeroMQ multipart [header, *data_frames]. The header is msgpac
                     ───> Exec / Shutdown
 A peer's first control message must be a Hello or ExecutorReady carrying the run's key; a data
 request carries the key itself. Anything else from an unknown peer is dropped and logged.
+decode() checks the header's version, type, field count and each field's type (the class
+annotations); anything else raises ProtocolError, which receivers log and drop.
 """
 from __future__ import annotations
 
