@@ -154,9 +154,11 @@ class Gatekeeper:
         except Exception:                    # noqa: BLE001 - a monitor message libzmq garbled
             return
         endpoint = event["endpoint"].decode(errors="replace")
-        self._refused(f"a connection to {endpoint}: its handshake failed "
-                      f"({_protocol_error_name(event['value'])}); the peer does not speak "
-                      f"CURVE with this run's keys")
+        value = event["value"]
+        detail = _protocol_error_name(value) if event["event"] == \
+            zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL else os.strerror(value).lower()
+        self._refused(f"a connection to {endpoint}: its handshake failed ({detail}); the peer "
+                      f"does not speak CURVE with this run's keys")
 
     def _refused(self, what: str) -> None:
         """Log the 1st, 10th, 100th... refusal of a kind: a retrying peer cannot flood logs."""
