@@ -250,3 +250,21 @@ if __name__ == "__main__":
     assert any(NODE_ADDRESS in target for target in check["targets"])   # the remote worker too
     assert f"master refused a connection from {NODE_ADDRESS}: the peer does not hold this " \
            f"run's CURVE key" in run.stderr, run.stderr
+
+
+def test_keys_travel_as_one_word_and_never_show_in_a_repr(monkeypatch):
+    from runtime.transport.curve import (CURVE_KEYS_ENV, CurveKeys, curve_keys_from_environment,
+                                         new_curve_keys)
+    keys = new_curve_keys()
+    text = keys.to_text()
+    assert len(text.split()) == 1 and CurveKeys.from_text(text) == keys
+    assert keys.server_secret.decode() not in repr(keys) and "hidden" in repr(keys)
+    other = new_curve_keys()
+    with pytest.raises(ValueError, match="does not match"):
+        CurveKeys.from_text(",".join([text.split(",")[0], other.to_text().split(",")[1],
+                                      *text.split(",")[2:]]))
+    with pytest.raises(ValueError, match="four Z85 keys"):
+        CurveKeys.from_text(text[:-1])
+    monkeypatch.setenv(CURVE_KEYS_ENV, text)
+    assert curve_keys_from_environment() == keys
+    assert curve_keys_from_environment() is None          # taken out of the environment

@@ -65,7 +65,7 @@ class ZmqBackend(Shell):
         port = self.router.bind_to_random_port(f"tcp://{bind_host}")
         self.port = port
         log.info("master listening on %s:%d, %s", bind_host, port,
-                 "CURVE-secured" if self.gatekeeper else "loopback only, no encryption")
+                 "CURVE-secured" if self.gatekeeper else "plain (no CURVE)")
         self._wake_receiver = self.context.socket(zmq.PAIR)
         self._wake_receiver.bind(f"inproc://wake-{id(self)}")
         self._wake_sender = self.context.socket(zmq.PAIR)

@@ -162,9 +162,9 @@ class Gatekeeper:
 
     def _refused(self, what: str) -> None:
         """Log the 1st, 10th, 100th... refusal of a kind: a retrying peer cannot flood logs."""
-        count = self._refusals.get(what, 0) + 1
-        if len(self._refusals) < 10_000 or what in self._refusals:
-            self._refusals[what] = count
+        if what not in self._refusals and len(self._refusals) >= 10_000:
+            what = "connections from yet more peers"
+        count = self._refusals[what] = self._refusals.get(what, 0) + 1
         if str(count).rstrip("0") == "1":
             self._log.warning("%s refused %s (%d so far)", self._owner, what, count)
 
