@@ -1,7 +1,8 @@
 """Overhead of the secured channel (CURVE, `runcompss --secure`) on the core benchmark's
 workloads (a) independent no-op tasks and (b) a dependency chain.
 
-    python bench/overhead_secure.py [--quick] [--repeats R] [--noop N] [--chain N] [--output PATH]
+    python bench/overhead_secure.py [--quick] [--repeats R] [--noop N] [--chain N]
+                                    [--only a,b,...] [--output PATH]
 
     overhead_secure.py --+-- runcompss          bench/workloads/<w>.py SIZE   } alternating, R times
                          +-- runcompss --secure bench/workloads/<w>.py SIZE   } per workload
@@ -28,6 +29,8 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, default=3, help="runs per side (default 3)")
     parser.add_argument("--noop", type=int, help="tasks in (a) (default: run.py's full size)")
     parser.add_argument("--chain", type=int, help="tasks in (b) (default: run.py's full size)")
+    parser.add_argument("--only", default="a,b", help="comma-separated workloads of "
+                        "bench/run.py to measure (default a,b)")
     parser.add_argument("--output", type=Path, help="also write the table to this file")
     return parser.parse_args(argv)
 
@@ -90,7 +93,12 @@ def main(argv=None):
     sizes["b"] = args.chain or sizes["b"]
     load_before = bench.load_average()
     rows = []
-    for key in ("a", "b"):
+    selected = [key.strip() for key in args.only.split(",") if key.strip()]
+    unknown = set(selected) - set(WORKLOADS)
+    if unknown:
+        print(f"overhead_secure.py: --only: unknown {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    for key in selected:
         workload = WORKLOADS[key]
         print(f"[bench] ({key}) {workload.title}, {sizes[key]:,} {workload.size_unit}, "
               f"plain and --secure x {args.repeats}", flush=True)
