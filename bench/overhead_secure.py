@@ -11,11 +11,14 @@ workloads (a) independent no-op tasks and (b) a dependency chain.
 Runs and timing are bench/run.py's (fresh process per repeat, clock after start-up and a warm-up
 task). The two sides alternate so that drifting load on the machine hits both alike; a figure
 is the median of the repeats; the ratio is secured elapsed time / plain elapsed time (1.10 =
-10% slower), of the medians and of the best runs (the least disturbed by other work).
+10% slower), of the medians and of the best runs (the least disturbed by other work), and the
+ratio of the CPU seconds all of a run's processes used (start-up included).
 """
 import argparse
+import resource
 import statistics
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import run as bench
@@ -35,23 +38,38 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+@dataclass(slots=True)
+class Side:
+    """One side's runs: bench/run.py's Outcome, and the CPU seconds each run used in all its
+    processes (master, workers, executors), a figure other work on the machine disturbs less
+    than elapsed time."""
+    outcome: bench.Outcome = field(default_factory=bench.Outcome)
+    cpu_seconds: list = field(default_factory=list)
+
+    def run(self, command) -> None:
+        if self.outcome.failure:
+            return                       # it would fail the same way again
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        completed = bench.run_process(command, bench.RUN_TIMEOUT_S)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if bench.collect(self.outcome, completed, bench.RUN_TIMEOUT_S):
+            self.cpu_seconds.append(after.ru_utime - before.ru_utime
+                                    + after.ru_stime - before.ru_stime)
+
+
 def measure_pair(workload, size, repeats):
-    """(plain, secured) Outcomes, alternating one run of each per repeat."""
-    plain, secured = bench.Outcome(), bench.Outcome()
+    """(plain, secured) Sides, alternating one run of each per repeat."""
+    plain, secured = Side(), Side()
     script = [f"bench/workloads/{workload.script}.py", str(size)]
-    sides = ((plain, bench.runcompss_command() + script),
-             (secured, bench.runcompss_command() + ["--secure"] + script))
     for _ in range(repeats):
-        for outcome, command in sides:
-            if outcome.ok or not outcome.failure:
-                bench.collect(outcome, bench.run_process(command, bench.RUN_TIMEOUT_S),
-                              bench.RUN_TIMEOUT_S)
+        plain.run(bench.runcompss_command() + script)
+        secured.run(bench.runcompss_command() + ["--secure"] + script)
     return plain, secured
 
 
 def slowdown(workload, plain, secured, summary=statistics.median) -> float:
     """Secured elapsed time over plain elapsed time, whichever way the figure points."""
-    ours, theirs = summary(secured.values), summary(plain.values)
+    ours, theirs = summary(secured.outcome.values), summary(plain.outcome.values)
     return theirs / ours if workload.higher_is_better else ours / theirs
 
 
@@ -60,27 +78,34 @@ def best(workload):
     return max if workload.higher_is_better else min
 
 
-def cell(outcome):
-    if not outcome.ok:
-        return "FAILED: " + outcome.failure.replace("|", "\\|")
-    return f"{bench.format_number(statistics.median(outcome.values))} {outcome.unit}"
+def cell(side):
+    if not side.outcome.ok:
+        return "FAILED: " + side.outcome.failure.replace("|", "\\|")
+    figure = bench.format_number(statistics.median(side.outcome.values))
+    return f"{figure} {side.outcome.unit} ({statistics.median(side.cpu_seconds):.2f} s CPU)"
 
 
 def render(rows):
-    lines = ["| workload | size | plain | secured (CURVE) | ratio (secured time / plain) "
-             "| ratio of best runs |", "|---|---|---|---|---|---|"]
+    lines = ["| workload | size | plain | secured (CURVE) | ratio: secured time / plain "
+             "(medians) | ratio of best runs | ratio of CPU seconds (medians) |",
+             "|---|---|---|---|---|---|---|"]
     details = []
     for workload, size, plain, secured in rows:
-        ratios = [f"{slowdown(workload, plain, secured, summary):.3f}"
-                  if plain.ok and secured.ok else "n/a"
+        both = plain.outcome.ok and secured.outcome.ok
+        ratios = [f"{slowdown(workload, plain, secured, summary):.3f}" if both else "n/a"
                   for summary in (statistics.median, best(workload))]
+        cpu = statistics.median(secured.cpu_seconds) / statistics.median(plain.cpu_seconds) \
+            if both else None
+        ratios.append(f"{cpu:.3f}" if both else "n/a")
         lines.append(f"| ({workload.key}) {workload.title} | {size:,} {workload.size_unit} | "
                      f"{cell(plain)} | {cell(secured)} | {' | '.join(ratios)} |")
-        for side, outcome in (("plain", plain), ("secured", secured)):
-            runs = ", ".join(bench.format_number(value) for value in outcome.values)
-            details.append(f"- ({workload.key}) {side}: {runs or 'none'} {outcome.unit}")
-            if outcome.failure_detail:
-                details.append(f"  ```\n{outcome.failure_detail}\n  ```")
+        for name, side in (("plain", plain), ("secured", secured)):
+            runs = ", ".join(bench.format_number(value) for value in side.outcome.values)
+            cpu = ", ".join(f"{value:.2f}" for value in side.cpu_seconds)
+            details.append(f"- ({workload.key}) {name}: {runs or 'none'} {side.outcome.unit}; "
+                           f"CPU s: {cpu or 'none'}")
+            if side.outcome.failure_detail:
+                details.append(f"  ```\n{side.outcome.failure_detail}\n  ```")
     return "\n".join(lines), "\n".join(["Runs (each repeat, plain and secured alternating):",
                                          "", *details])
 
@@ -112,7 +137,7 @@ def main(argv=None):
                                           "(`python bench/overhead_secure.py`)", "",
                                           *environment, "", table, "", details]) + "\n")
         print(f"\n[bench] written to {args.output}")
-    return 0 if all(plain.ok and secured.ok for *_, plain, secured in rows) else 1
+    return 0 if all(plain.outcome.ok and secured.outcome.ok for *_, plain, secured in rows) else 1
 
 
 if __name__ == "__main__":
