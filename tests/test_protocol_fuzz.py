@@ -34,13 +34,15 @@ def check(parts):
     return message
 
 
-@settings(database=None, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(database=None, max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.binary(max_size=64), max_size=4))
 def test_random_frames_are_decoded_or_refused(parts):
     check(parts)
 
 
-@settings(database=None, max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(database=None, max_examples=500, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(version=st.sampled_from([protocol.PROTOCOL_VERSION]) | wire_values,
        type_code=st.sampled_from(MESSAGE_TYPES) | wire_values,
        fields=st.lists(wire_values, max_size=8), data=st.lists(st.binary(max_size=8), max_size=3))
