@@ -116,7 +116,8 @@ if __name__ == "__main__":
     if check:
         check.update(member_controls(backend, targets, marker))
         check["intruder_task_ran"] = os.path.exists(marker)
-        secrets = [backend.run_key.encode(), *backend.gatekeeper.keys.to_text().encode().split(b",")]
+        secrets = [backend.run_key.encode(),
+                   *backend.gatekeeper.keys.to_text().encode().split(b",")]
         command_lines = [open(f"/proc/{link.process.pid}/cmdline", "rb").read()
                          for link in backend.links.values() if link.process is not None]
         check["keys_on_a_command_line"] = any(secret in line for line in command_lines
