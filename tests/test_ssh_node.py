@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_program
+from conftest import REPO, run_program
 
 NAMESPACE = "ssnode"
 HOST_ADDRESS, NODE_ADDRESS = "10.231.0.1", "10.231.0.2"
@@ -127,8 +127,9 @@ def test_remote_node_started_over_ssh_runs_tasks_and_exchanges_data(ssh_node, pr
             print("RESULT", json.dumps(compss_wait_on(local_sum(remote_read(sys.argv[1])))))
     """)
     monkeypatch.setenv("SUPERSCALAR_SSH", ssh_node)
+    # --pythonpath: the remote worker runs this checkout, not whatever is installed there.
     run = run_program(path, args=[data], resources=resources,
-                      extra=[f"--project={project}"], timeout=120)
+                      extra=[f"--project={project}", f"--pythonpath={REPO}"], timeout=120)
     assert run.returncode == 0, run.stderr + _worker_logs(run)
     total, remote_interfaces, local_interfaces = run.result
     assert total == float(sum(range(200_000)) * 10)

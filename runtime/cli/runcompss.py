@@ -35,6 +35,9 @@ NOT_YET = {
 }
 
 
+SECURE_ENV = "SUPERSCALAR_SECURE"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runcompss",
@@ -56,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--python_interpreter", default=None, help="python for the workers "
                         "(default: this interpreter)")
     parser.add_argument("--lang", default="python", choices=["python"], help="only python")
+    parser.add_argument("--secure", action="store_true", default=os.environ.get(SECURE_ENV) == "1",
+                        help="authenticate and encrypt the workers' channels (ZeroMQ CURVE) "
+                        "on a run that stays on this machine too; always on when nodes on "
+                        f"other hosts are declared (or set {SECURE_ENV}=1)")
     parser.add_argument("application", help="the application's main .py file")
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help="its arguments")
     return parser
@@ -111,7 +118,7 @@ def run(application: str, arguments: list, options, log_dir: str, level: str) ->
         session = start_session(SessionOptions(
             distributed=True, resources=options.resources, project=options.project,
             log_dir=log_dir, log_level=level, pythonpath=pythonpath,
-            python=options.python_interpreter))
+            python=options.python_interpreter, secure=options.secure))
     except ResourceFileError as error:
         print(f"runcompss: {error}", file=sys.stderr)
         return 2

@@ -1,8 +1,9 @@
 """Starting worker processes: on this machine as a subprocess, on another over ssh.
 
     master ──spawn/ssh──► python -m runtime.worker.main --master tcp://HOST:PORT ...
-The run key travels in the environment (local) or on the ssh session's stdin (remote), never
-on a command line. srun (the Slurm issue) plugs in here as one more way to build the command.
+The run key, and the CURVE keys when the run is secured, travel in the environment (local) or
+on the ssh session's stdin (remote), never on a command line. srun (the Slurm issue) plugs in
+here as one more way to build the command.
 """
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import os
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..resources import ComputeNode
 from ..transport.auth import RUN_KEY_ENV
+from ..transport.curve import CURVE_KEYS_ENV, CurveKeys
 
 
 @dataclass(slots=True)
@@ -31,6 +33,14 @@ class WorkerLaunch:
     advertise_host: str = "127.0.0.1"
     bind_host: str = "127.0.0.1"
     core_offset: int | None = None      # first core of this worker among its host's cores
+    # The run's CURVE keys when it is secured (transport/curve.py); a restarted worker gets
+    # them again from here.
+    curve_keys: CurveKeys | None = field(default=None, repr=False)
+
+
+def _secrets_line(launch: WorkerLaunch, run_key: str) -> str:
+    """Run key, then CURVE keys if any: one line of words, read by the worker's shell."""
+    return " ".join([run_key, *([launch.curve_keys.to_text()] if launch.curve_keys else [])])
 
 
 def _worker_arguments(launch: WorkerLaunch) -> list[str]:
@@ -51,6 +61,9 @@ def _worker_arguments(launch: WorkerLaunch) -> list[str]:
 def start_local_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
     environment = dict(os.environ)
     environment[RUN_KEY_ENV] = run_key
+    environment.pop(CURVE_KEYS_ENV, None)
+    if launch.curve_keys:
+        environment[CURVE_KEYS_ENV] = launch.curve_keys.to_text()
     paths = [*launch.pythonpath, environment.get("PYTHONPATH", "")]
     environment["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     log = open(launch.log_path, "ab")
@@ -67,7 +80,7 @@ SSH_ENV = "SUPERSCALAR_SSH"   # the ssh command with its options, e.g. "ssh -i k
 
 
 def start_ssh_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
-    """Start a worker on launch.node over ssh; the key is written to the remote stdin.
+    """Start a worker on launch.node over ssh; the keys are written to the remote stdin.
 
     The remote python defaults to this interpreter's path (clusters share the install); set
     --python_interpreter otherwise. The node's User comes from project.xml (or resources.xml).
@@ -79,7 +92,8 @@ def start_ssh_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
     exports = f"export PYTHONPATH={shlex.quote(os.pathsep.join(remote_paths))}; " if remote_paths else ""
     if node.working_dir:
         exports += f"cd {shlex.quote(node.working_dir)}; "
-    command = (f"{exports}read -r {RUN_KEY_ENV}; export {RUN_KEY_ENV}; exec "
+    command = (f"{exports}read -r {RUN_KEY_ENV} {CURVE_KEYS_ENV}; "
+               f"export {RUN_KEY_ENV} {CURVE_KEYS_ENV}; exec "
                + " ".join(shlex.quote(part) for part in [python, *_worker_arguments(launch)]))
     log = open(launch.log_path, "ab")
     try:
@@ -88,6 +102,6 @@ def start_ssh_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
                                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
     finally:
         log.close()
-    process.stdin.write((run_key + "\n").encode())
+    process.stdin.write((_secrets_line(launch, run_key) + "\n").encode())
     process.stdin.flush()
     return process

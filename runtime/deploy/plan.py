@@ -3,7 +3,8 @@
     one ComputeNode -> one worker process (several on one host: several processes)
     local nodes     -> subprocess, sockets on 127.0.0.1 (nothing listens beyond loopback)
     remote nodes    -> ssh; the master and the local workers then listen on all interfaces and
-                       advertise the address this machine routes to that node from.
+                       advertise the address this machine routes to that node from; every TCP
+                       socket of the run then uses CURVE (transport/curve.py).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import socket
 from dataclasses import dataclass
 
 from ..resources import ComputeNode, ResourceModel, is_local_host
+from ..transport.curve import CurveKeys
 from .launch import WorkerLaunch
 
 
@@ -35,9 +37,14 @@ def master_bind_host(model: ResourceModel) -> str:
     return "0.0.0.0" if any(not is_local_host(n.name) for n in model.nodes) else "127.0.0.1"
 
 
+def needs_secure_channel(model: ResourceModel, forced: bool = False) -> bool:
+    """Whenever a socket of the run listens beyond loopback; `forced` for loopback-only runs."""
+    return forced or master_bind_host(model) != "127.0.0.1"
+
+
 def plan_workers(model: ResourceModel, master_port: int, work_root: str, log_dir: str,
                  jobs_dir: str | None, pythonpath: list, python: str | None,
-                 log_level: str) -> list[PlannedWorker]:
+                 log_level: str, curve_keys: CurveKeys | None = None) -> list[PlannedWorker]:
     remote = [node for node in model.nodes if not is_local_host(node.name)]
     # With remote nodes every worker must be reachable from them: one address towards them.
     outward = route_address(remote[0].name) if remote else "127.0.0.1"
@@ -60,7 +67,7 @@ def plan_workers(model: ResourceModel, master_port: int, work_root: str, log_dir
             python=python, log_level=log_level,
             bind_host="0.0.0.0" if remote else "127.0.0.1",
             advertise_host=(outward if is_local else node.name) if remote else "127.0.0.1",
-            core_offset=core_offset),
+            core_offset=core_offset, curve_keys=curve_keys),
             is_local))
     return planned
 

@@ -19,6 +19,7 @@ from ..core.records import Requirements, TaskRecord, WorkerSlots
 from ..core.versioning import DataRegistry
 from ..resources import ResourceModel, load_resources
 from ..transport.auth import new_run_key
+from ..transport.curve import new_curve_keys
 from .calls import MasterValue, TaskCall
 from .shell import Waiter
 
@@ -34,6 +35,7 @@ class SessionOptions:
     log_level: str = "WARNING"
     pythonpath: list = field(default_factory=list)
     python: str | None = None
+    secure: bool = False        # CURVE on loopback-only runs too (always on beyond loopback)
 
 
 class Session:
@@ -59,10 +61,12 @@ class Session:
     # ---- start ----------------------------------------------------------------------------
     def _start_distributed(self, options: SessionOptions):
         from ..deploy.launch import start_local_worker, start_ssh_worker
-        from ..deploy.plan import master_bind_host, plan_workers
+        from ..deploy.plan import master_bind_host, needs_secure_channel, plan_workers
         from .zmq_backend import ZmqBackend
         self.model = load_resources(options.resources, options.project)
-        backend = ZmqBackend(master_bind_host(self.model))
+        curve_keys = new_curve_keys() if needs_secure_channel(self.model, options.secure) \
+            else None
+        backend = ZmqBackend(master_bind_host(self.model), curve_keys)
         run_key = new_run_key()
         self.work_root = tempfile.mkdtemp(prefix="superscalar-")
         workers_log_dir = os.path.join(options.log_dir, "workers") if options.log_dir else \
@@ -74,7 +78,7 @@ class Session:
         declared = []
         for planned in plan_workers(self.model, backend.port, self.work_root, workers_log_dir,
                                     jobs_dir, options.pythonpath, options.python,
-                                    options.log_level):
+                                    options.log_level, curve_keys):
             launch, local, node = planned.launch, planned.is_local, planned.launch.node
             start = start_local_worker if local else start_ssh_worker
             process = start(launch, run_key)

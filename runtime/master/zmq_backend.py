@@ -20,6 +20,7 @@ import zmq
 from ..core.records import MASTER, CancelRunning, Dispatch, FetchValue, WorkerSlots
 from ..transport import protocol
 from ..transport.auth import is_valid
+from ..transport.curve import CurveKeys, Gatekeeper
 from ..transport.payload import compact_frames
 from .calls import MasterValue
 from .dispatch import Outbox
@@ -50,14 +51,21 @@ class _WorkerLink:
 
 
 class ZmqBackend(Shell):
-    def __init__(self, bind_host: str = "127.0.0.1") -> None:
+    def __init__(self, bind_host: str = "127.0.0.1", curve_keys: CurveKeys | None = None) -> None:
         super().__init__()
         self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        # With keys, only the run's members complete a handshake (see transport/curve.py).
+        self.gatekeeper = Gatekeeper(self.context, curve_keys, "master", log) \
+            if curve_keys else None
+        if self.gatekeeper:
+            self.gatekeeper.secure_server(self.router)
         port = self.router.bind_to_random_port(f"tcp://{bind_host}")
         self.port = port
+        log.info("master listening on %s:%d, %s", bind_host, port,
+                 "CURVE-secured" if self.gatekeeper else "plain (no CURVE)")
         self._wake_receiver = self.context.socket(zmq.PAIR)
         self._wake_receiver.bind(f"inproc://wake-{id(self)}")
         self._wake_sender = self.context.socket(zmq.PAIR)
@@ -139,10 +147,14 @@ class ZmqBackend(Shell):
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self._wake_receiver, zmq.POLLIN)
+        if self.gatekeeper:
+            self.gatekeeper.register(poller)
         last_check = time.monotonic()
         try:
             while not self._stopping:
                 events = dict(poller.poll(200))
+                if self.gatekeeper:
+                    events = self.gatekeeper.serve_ready(events)
                 if self._wake_receiver in events:
                     self._drain_wakes()
                 if self.router in events:

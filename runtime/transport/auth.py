@@ -3,8 +3,9 @@
 The master draws a fresh random key per run and hands it to the workers it starts through the
 environment (never the command line, which `ps` shows to every user). Every peer's first
 message carries it; the comparison is constant-time. Loopback-only runs bind to 127.0.0.1, so
-the key is the barrier against other local users; runs reaching other hosts add transport
-encryption on top (see the failures issue: CURVE).
+the key is the barrier against other local users; runs reaching other hosts (or started with
+`runcompss --secure`) add CURVE authentication and encryption underneath (curve.py), and the
+key is still checked.
 """
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ Every message is a ZeroMQ multipart [header, *data_frames]. The header is msgpac
                     ───> Exec / Shutdown
 A peer's first control message must be a Hello or ExecutorReady carrying the run's key; a data
 request carries the key itself. Anything else from an unknown peer is dropped and logged.
+decode() checks the header's version, type, field count and each field's type (the class
+annotations); anything else raises ProtocolError, which receivers log and drop.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class _Message:
     __slots__ = ()
     TYPE = 0
     FIELD_NAMES: tuple = ()
+    FIELD_TYPES: tuple = ()
     FIELD_COUNT = 0
     DEFAULTS: dict = {}
 
@@ -62,11 +65,19 @@ class _Message:
         return f"{type(self).__name__}({fields})"
 
 
+# What msgpack may hand back for each annotated field type: a decoded message's top-level
+# fields always have these types, so handlers only meet wrong shapes inside lists and dicts.
+_WIRE_TYPES = {"str": str, "int": int, "bool": bool, "float": (int, float), "list": list,
+               "dict": dict}
+
+
 def _message(type_code: int):
     def register(cls):
-        names = tuple(cls.__dict__.get("__annotations__", {}))
+        annotations = cls.__dict__.get("__annotations__", {})
+        names = tuple(annotations)
         defaults = {n: cls.__dict__[n] for n in names if n in cls.__dict__}
         namespace = {"__slots__": names, "TYPE": type_code, "FIELD_NAMES": names,
+                     "FIELD_TYPES": tuple(_WIRE_TYPES[annotations[n]] for n in names),
                      "FIELD_COUNT": len(names), "DEFAULTS": defaults,
                      "__annotations__": cls.__dict__.get("__annotations__", {}),
                      "__doc__": cls.__doc__, "__module__": cls.__module__,
@@ -106,15 +117,21 @@ def decode(parts: list):
     if not isinstance(header, list) or len(header) < 2:
         raise ProtocolError("header is not [version, type, ...]")
     version, type_code, *values = header
-    if version != PROTOCOL_VERSION:
-        raise ProtocolError(f"protocol version {version!r}, expected {PROTOCOL_VERSION}")
-    cls = _BY_TYPE.get(type_code)
+    if version != PROTOCOL_VERSION or type(version) is not int:
+        raise ProtocolError(f"protocol version {_short(version)}, expected {PROTOCOL_VERSION}")
+    cls = _BY_TYPE.get(type_code) if type(type_code) is int else None
     if cls is None or len(values) != cls.FIELD_COUNT:
-        raise ProtocolError(f"unknown message type {type_code!r} or wrong field count")
-    try:
-        return cls(*values), parts[1:]
-    except Exception as error:
-        raise ProtocolError(f"bad fields for {cls.__name__}: {error}") from None
+        raise ProtocolError(f"unknown message type {_short(type_code)} or wrong field count")
+    for name, value, expected in zip(cls.FIELD_NAMES, values, cls.FIELD_TYPES):
+        if not isinstance(value, expected):
+            raise ProtocolError(f"{cls.__name__}.{name} is {type(value).__name__}")
+    return cls(*values), parts[1:]
+
+
+def _short(value) -> str:
+    """A peer's value for a log line: never the whole of a huge one."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # ---- control channel: worker -> master --------------------------------------------------

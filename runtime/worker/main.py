@@ -23,6 +23,7 @@ import zmq
 
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
+from ..transport.curve import Gatekeeper, curve_keys_from_environment, secure_client
 from .lifetime import die_with_parent, parent_is_gone
 from .devices import bound_cores, gpu_ids
 from .pool import ExecutorPool
@@ -33,6 +34,8 @@ log = logging.getLogger("superscalar.worker")
 
 HEARTBEAT_SECONDS = 1.0
 SHORT_TASK_SECONDS = 0.05
+# The data server only ever receives Fetch requests (a few keys): a peer sending more is cut off.
+MAX_DATA_REQUEST_BYTES = 16 * 1024 * 1024
 
 
 class _PendingTask:
@@ -49,7 +52,9 @@ class Worker:
         self.worker_id = options.worker_id
         self.node_name = options.node_name
         self.run_key = run_key_from_environment()
+        self.curve_keys = curve_keys_from_environment()   # None: the run stays on loopback
         self.work_dir = options.work_dir
+        os.makedirs(self.work_dir, mode=0o700, exist_ok=True)   # its ipc socket lives there
         os.makedirs(os.path.join(self.work_dir, "sandbox"), exist_ok=True)
         self.store = DataStore(os.path.join(self.work_dir, "data"))
         exec_address = f"ipc://{self.work_dir}/executors.sock"
@@ -59,9 +64,14 @@ class Worker:
                                  cores=bound_cores(options.computing_units, options.core_offset),
                                  gpus=gpu_ids(options.gpus))
         self.context = zmq.Context()
-        self.control = self._socket(zmq.DEALER)
+        self.gatekeeper = Gatekeeper(self.context, self.curve_keys, f"worker {self.worker_id}",
+                                     log) if self.curve_keys else None
+        self.control = self._client_socket()
         self.control.connect(options.master)
         self.data_server = self._socket(zmq.ROUTER)
+        self.data_server.setsockopt(zmq.MAXMSGSIZE, MAX_DATA_REQUEST_BYTES)
+        if self.gatekeeper:
+            self.gatekeeper.secure_server(self.data_server)
         port = self.data_server.bind_to_random_port(f"tcp://{options.bind_host}")
         self.data_address = f"tcp://{options.advertise_host}:{port}"
         self.exec_socket = self._socket(zmq.ROUTER)
@@ -78,6 +88,8 @@ class Worker:
         self.poller = zmq.Poller()
         for socket in (self.control, self.data_server, self.exec_socket):
             self.poller.register(socket, zmq.POLLIN)
+        if self.gatekeeper:
+            self.gatekeeper.register(self.poller)
         hello = protocol.Hello(self.run_key, self.worker_id, options.node_name,
                                options.computing_units, self.data_address, os.getpid())
         self.control.send_multipart(protocol.encode(hello))
@@ -88,11 +100,20 @@ class Worker:
         socket.setsockopt(zmq.LINGER, 0)
         return socket
 
+    def _client_socket(self) -> zmq.Socket:
+        """A DEALER towards the master or a peer: a CURVE client when the run is secured."""
+        socket = self._socket(zmq.DEALER)
+        if self.curve_keys:
+            secure_client(socket, self.curve_keys)
+        return socket
+
     # ---- main loop --------------------------------------------------------------------------
     def serve(self) -> None:
         last_heartbeat = last_check = time.monotonic()
         while not self.stopping:
             events = dict(self.poller.poll(self._poll_timeout_ms()))
+            if self.gatekeeper:
+                events = self.gatekeeper.serve_ready(events)
             for socket in events:
                 self._drain(socket)
             now = time.monotonic()
@@ -171,7 +192,7 @@ class Worker:
     def _request_fetch(self, address: str, key: str) -> None:
         socket = self.peers.get(address)
         if socket is None:
-            socket = self.peers[address] = self._socket(zmq.DEALER)
+            socket = self.peers[address] = self._client_socket()
             socket.connect(address)
             self.poller.register(socket, zmq.POLLIN)
         socket.send_multipart(protocol.encode(protocol.Fetch(self.run_key, [key])))
