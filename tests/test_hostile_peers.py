@@ -52,3 +52,17 @@ def test_garbage_and_keyless_requests_do_not_disturb_the_run(program):
     assert "ANSWERED" not in run.stdout
     assert run.stdout.count("SILENT") >= 2
     assert "refused" in run.stderr or "malformed" in run.stderr   # logged by the master
+
+
+def test_a_transferred_value_never_lands_outside_the_data_directory(tmp_path):
+    """A peer's reply names the key its value is stored under, and a file's key becomes its
+    file name: a key like ../x must be refused, not written next to the data directory."""
+    import pytest
+    from runtime.worker.store import DataStore
+    store = DataStore(str(tmp_path / "data"))
+    for key in ("../escaped", "/tmp/escaped", "d1v1/../../escaped"):
+        with pytest.raises(ValueError, match="malformed key"):
+            store.put_transferred(key, "file", [b"payload"])
+    assert not (tmp_path / "escaped").exists()
+    store.put_transferred("d1v2", "file", [b"payload"])
+    assert (tmp_path / "data" / "d1v2").read_bytes() == b"payload"

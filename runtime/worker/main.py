@@ -202,6 +202,10 @@ class Worker:
         if not isinstance(message, protocol.Values):
             raise protocol.ProtocolError(f"unexpected {type(message).__name__} from a peer")
         for key, start, count, kind in message.entries:
+            if key not in self.waiting_for_key or key in self.store:
+                log.warning("worker %s dropped %s from a peer: it was not asked for",
+                            self.worker_id, key)
+                continue
             self.store.put_transferred(key, kind, frames[start:start + count])
             self._satisfy(key)
         for key in message.missing:

@@ -7,10 +7,14 @@ live under <work_dir>/data/<key>.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 
 from ..transport.payload import compact_frames, path_frames, write_path_frames
+
+
+VERSION_KEY = re.compile(r"d\d+v\d+\Z")
 
 
 @dataclass(slots=True)
@@ -44,6 +48,8 @@ class DataStore:
         if kind == "obj":
             self.put_object(key, frames, sum(memoryview(f).nbytes for f in frames))
             return
+        if not VERSION_KEY.match(key):    # the key becomes a file name: never "../x"
+            raise ValueError(f"refusing to store a value under the malformed key {key!r}")
         path = os.path.join(self.data_dir, key)
         self.put_path(key, kind, path, write_path_frames(kind, frames, path))
 
