@@ -121,6 +121,9 @@ def test_failure_cancels_successors_transitively():
     engine.submit(TaskRecord(1, "root", (), ("a",), None))
     engine.submit(TaskRecord(2, "child", ("a",), ("b",), None))
     engine.submit(TaskRecord(3, "grandchild", ("b",), ("c",), None))
+    for attempt in (1, 2):              # RETRY (the default): twice more, then for good
+        engine.task_failed(1, None, "ValueError: boom")
+        assert engine.tasks[1].state is TaskState.RUNNING and engine.live_task_count == 3
     engine.task_failed(1, None, "ValueError: boom")
     assert engine.live_task_count == 0
     assert engine.versions["c"].failure.root_task_id == 1

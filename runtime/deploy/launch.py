@@ -10,7 +10,7 @@ import os
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..resources import ComputeNode
 from ..transport.auth import RUN_KEY_ENV
@@ -30,6 +30,13 @@ class WorkerLaunch:
     log_level: str = "WARNING"
     advertise_host: str = "127.0.0.1"
     bind_host: str = "127.0.0.1"
+
+
+def relaunched(launch: WorkerLaunch, worker_id: str) -> WorkerLaunch:
+    """The launch of a worker taking a lost one's place: same node, fresh id, dir and log."""
+    return replace(launch, worker_id=worker_id,
+                   work_dir=os.path.join(os.path.dirname(launch.work_dir), f"worker-{worker_id}"),
+                   log_path=os.path.join(os.path.dirname(launch.log_path), f"{worker_id}.log"))
 
 
 def _worker_arguments(launch: WorkerLaunch) -> list[str]:

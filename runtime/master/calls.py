@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.failures import FailurePolicy
+from ..transport.payload import empty_frames
+
 
 @dataclass(slots=True, eq=False)
 class TaskCall:
@@ -18,8 +21,10 @@ class TaskCall:
     frames: list                        # captured values' frames, referenced by the descriptors
     reads: tuple[str, ...]
     writes: tuple[str, ...]
-    kinds: dict                         # key -> "obj" | "file" | "dir" for every read key
+    kinds: dict                         # key -> "obj" | "file" | "dir": every read, file writes
     call_site: str = ""                 # "app.py:12", for error messages
+    on_failure: FailurePolicy = FailurePolicy.RETRY
+    failure_defaults: dict | None = None   # IGNORE: write key -> MasterValue given by the user
 
 
 @dataclass(slots=True)
@@ -27,6 +32,12 @@ class MasterValue:
     kind: str                           # "obj" | "file" | "dir"
     frames: list | None = None
     path: str | None = None
+
+
+def default_value(kind: str) -> MasterValue:
+    """An output of an ignored failure with no default given: None, an empty file or directory
+    (PyCOMPSs: "the output parameters are set with empty values")."""
+    return MasterValue(kind, empty_frames(kind))
 
 
 @dataclass(slots=True)
