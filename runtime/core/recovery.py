@@ -56,12 +56,16 @@ def attempt_failed(engine, task, payload, message: str, retriable: bool,
 
 def _recall_pipelined(engine, task, cause: str, instructions: list) -> None:
     """Successors sent ahead to the producer's worker wait there for outputs that will now be
-    made elsewhere (or come from the master): take them back."""
-    for successor in task.successors:
-        if successor.state is X:
-            instructions.append(CancelRunning(successor.worker, successor.task_id))
-            engine.placement.release(successor, 0.0)
-            engine._move(successor, W, cause)
+    made elsewhere (or come from the master): take them back, and what was sent ahead behind
+    them too (else they hold that worker's slots waiting for what never comes there)."""
+    producers = [task]
+    while producers:
+        for successor in producers.pop().successors:
+            if successor.state is X:
+                instructions.append(CancelRunning(successor.worker, successor.task_id))
+                engine.placement.release(successor, 0.0)
+                engine._move(successor, W, cause)
+                producers.append(successor)
 
 
 def _queue_retry(engine, task, instructions: list) -> None:
@@ -250,6 +254,7 @@ def _relink(engine, worker_id: str, recomputing: dict, touched: set, message: st
             task.waiting_on += 1
         cause = f"worker {worker_id} was lost ({message})"
         if task.state is X:
+            _recall_pipelined(engine, task, f"its producer {task.name} runs again", instructions)
             if not was_here:
                 instructions.append(CancelRunning(task.worker, task.task_id))
                 engine.placement.release(task, 0.0)
