@@ -172,3 +172,28 @@ def test_hung_worker_is_found_by_its_missing_heartbeats(program, tmp_path, monke
     assert named(run) == {"stopped": True, "sum": sum(i * i for i in range(60))}, describe(run)
     assert run.returncode == 0
     assert "sent nothing for" in run.stderr and "unreachable or hung" in run.stderr
+
+
+def test_workers_that_cannot_start_end_the_run_with_an_error(program, monkeypatch):
+    """Every worker exits at once (its interpreter is /bin/false): after the replacements
+    allowed (SUPERSCALAR_WORKER_RESTARTS) the run has no worker left; waiting tasks and
+    tasks submitted afterwards fail with that reason instead of waiting forever."""
+    monkeypatch.setenv("SUPERSCALAR_WORKER_RESTARTS", "2")
+    path = api_program(program, """
+        @task(returns=1)
+        def inc(x):
+            return x + 1
+
+        if __name__ == "__main__":
+            for name in ("first", "later"):
+                try:
+                    compss_wait_on(inc(1))
+                    report(name, "no error")
+                except Exception as error:
+                    report(name, "no worker is left" in str(error))
+    """)
+    run = run_program(path, extra=["--python_interpreter=/bin/false"], timeout=60)
+    assert named(run) == {"first": True, "later": True}, describe(run)
+    assert run.returncode != 0, describe(run)
+    assert run.stderr.count("started in place of") == 2, "two replacements, then no more"
+    assert "worker w0.2 on node 'localhost' exited with code 1" in run.stderr

@@ -51,6 +51,7 @@ class Engine:
         self.recomputed = 0              # runs that made a lost output again
         self.keep_lineage = True         # off where no worker can be lost (sequential backend)
         self.losses = 0                  # workers lost so far
+        self.no_worker_left: str | None = None      # why new tasks fail at once, if they do
         self.retries: list[TaskRecord] = []          # READY tasks placed by recovery.place_retries
         self._released_lineage: list[TaskRecord] = []
         self._releasing = False
@@ -199,6 +200,7 @@ class Engine:
 
     # ---- worker side ------------------------------------------------------------------------
     def add_worker(self, worker: WorkerSlots) -> list:
+        self.no_worker_left = None
         self.placement.add_worker(worker)
         instructions: list = []
         self._schedule(instructions)
@@ -269,6 +271,8 @@ class Engine:
     def _make_ready(self, task: TaskRecord, cause: str, instructions: list) -> None:
         self._move(task, TaskState.READY, cause)
         try:
+            if self.no_worker_left is not None:
+                raise UnsatisfiableRequirements(f"task {task.name}: {self.no_worker_left}")
             self.placement.enqueue(task)
         except UnsatisfiableRequirements as error:
             failure = TaskFailure(task.task_id, task.name, error, task.task_id, str(error))

@@ -158,7 +158,8 @@ def worker_lost(engine, worker_id: str, message: str, replaced: bool) -> list:
     recomputing = _recompute(engine, needed, message, instructions)
     _relink(engine, worker_id, recomputing, touched, message, instructions)
     if not replaced and not any(w.alive for w in engine.placement.workers.values()):
-        instructions += engine.abort(f"no worker is left: {message}")
+        engine.no_worker_left = f"no worker is left: {message}"
+        instructions += engine.abort(engine.no_worker_left)
     engine._schedule(instructions)
     return instructions
 
