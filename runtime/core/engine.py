@@ -50,6 +50,7 @@ class Engine:
         self.completed = 0
         self.recomputed = 0              # runs that made a lost output again
         self.keep_lineage = True         # off where no worker can be lost (sequential backend)
+        self.on_kept = None              # the shell's hook: payload -> None, when kept as lineage
         self.losses = 0                  # workers lost so far
         self.no_worker_left: str | None = None      # why new tasks fail at once, if they do
         self.retries: list[TaskRecord] = []          # READY tasks placed by recovery.place_retries
@@ -238,6 +239,8 @@ class Engine:
         if task.lineage_refs and not was_kept:
             for key in task.reads:       # still pending readers: this task holds them
                 self.versions[key].dependents += 1
+        if task.lineage_refs and self.on_kept is not None:
+            self.on_kept(task.payload)
         for version in outputs:
             self._collect(version, instructions)
         for successor in task.successors:
@@ -375,7 +378,7 @@ class Engine:
         del self.tasks[task.task_id]
         if not task.recompute:
             self.finished += 1
-        task.successors = []
+        task.successors = ()
         if task.lineage_refs:
             del task.history[1:-1]       # kept for lineage: its payload, not its whole story
         else:

@@ -6,10 +6,11 @@ shell only decides where to send them.
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 
 from ..core.failures import FailurePolicy
-from ..transport.payload import empty_frames
+from ..transport.payload import compact_frames, empty_frames
 
 
 @dataclass(slots=True, eq=False)
@@ -25,6 +26,27 @@ class TaskCall:
     call_site: str = ""                 # "app.py:12", for error messages
     on_failure: FailurePolicy = FailurePolicy.RETRY
     failure_defaults: dict | None = None   # IGNORE: write key -> MasterValue given by the user
+    packed: bytes | None = None         # entry and kinds, while kept only as lineage
+
+    def pack(self) -> None:
+        """The task is done and kept only in case an output of it must be made again: hold
+        its descriptors as one bytes object (~200 bytes for a small call, not ~1.4 KB)."""
+        if self.packed is not None:
+            return
+        frames = compact_frames(self.frames)
+        inline = all(type(frame) is bytes for frame in frames)   # no large buffer to copy
+        self.packed = pickle.dumps((self.entry, self.kinds, frames if inline else None),
+                                   protocol=5)
+        self.entry = self.kinds = None
+        self.frames = None if inline else frames
+
+    def unpack(self) -> "TaskCall":
+        if self.packed is not None:
+            self.entry, self.kinds, frames = pickle.loads(self.packed)
+            if frames is not None:
+                self.frames = frames
+            self.packed = None
+        return self
 
 
 @dataclass(slots=True)

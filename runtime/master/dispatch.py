@@ -91,6 +91,8 @@ class Outbox:
         entries = []
         for instruction in instructions:
             call = instruction.task.payload
+            if call.packed is not None:          # kept as lineage, now run again
+                call.unpack()
             entry = dict(call.entry)
             if call.function_id not in link.functions:
                 function_frames = store.functions[call.function_id]

@@ -113,6 +113,8 @@ class Shell:
 
     def _use_defaults(self, instruction: UseDefaults) -> None:
         call = instruction.payload
+        if getattr(call, "packed", None) is not None:
+            call.unpack()
         defaults = getattr(call, "failure_defaults", None) or {}
         kinds = getattr(call, "kinds", None) or {}
         for key in instruction.keys:

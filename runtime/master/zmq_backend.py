@@ -28,7 +28,7 @@ from ..core.records import MASTER, CancelRunning, Dispatch, FetchValue, WorkerSl
 from ..transport import protocol
 from ..transport.auth import is_valid
 from ..transport.payload import compact_frames
-from .calls import MasterValue
+from .calls import MasterValue, TaskCall
 from .dispatch import Outbox
 from .shell import Shell
 
@@ -91,6 +91,7 @@ class ZmqBackend(Shell):
         self.max_restarts = int(os.environ.get(WORKER_RESTARTS_ENV) or DEFAULT_WORKER_RESTARTS)
         self.relaunch = None                 # (lost id, new id) -> (slots, process, log path)
         self.interrupt_thread: int | None = None   # gets SIGINT when a FAIL policy stops the run
+        self.engine.on_kept = TaskCall.pack        # payloads kept as lineage take less room
 
     # ---- set-up -----------------------------------------------------------------------------
     def expect_worker(self, slots: WorkerSlots, process, node, log_path: str,
