@@ -19,13 +19,10 @@ from conftest import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-THREE_NODES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<ResourcesList>
-  <ComputeNode Name="localhost"><Processor Name="P"><ComputingUnits>2</ComputingUnits></Processor></ComputeNode>
-  <ComputeNode Name="127.0.0.1"><Processor Name="P"><ComputingUnits>2</ComputingUnits></Processor></ComputeNode>
-  <ComputeNode Name="127.0.0.2"><Processor Name="P"><ComputingUnits>2</ComputingUnits></Processor></ComputeNode>
-</ResourcesList>
-"""
+THREE_NODES = "<ResourcesList>" + "".join(
+    f'<ComputeNode Name="{name}"><Processor Name="P"><ComputingUnits>2</ComputingUnits>'
+    f'</Processor></ComputeNode>' for name in ("localhost", "127.0.0.1", "127.0.0.2")) + \
+    "</ResourcesList>"
 
 SQUARES, CHAINS, CHAIN_LENGTH = 3500, 90, 15
 

@@ -18,13 +18,15 @@ needs, and only as much of it as live versions can still ask for.
 """
 from __future__ import annotations
 
-from .failures import MAX_WORKER_KILLS, Outputs, consequence, retry_candidates
+from .failures import (MAX_WORKER_KILLS, FailurePolicy, Outputs, consequence,
+                       retry_candidates)
 from .placement import UnsatisfiableRequirements, can_ever_fit
 from .records import (MASTER, CancelRunning, FetchValue, StopApplication, TaskFailure,
                       UseDefaults, ValueAtMaster, ValueFailed)
 from .states import FINISHED, TaskState
 
 W, R, X, F = TaskState.WAITING, TaskState.READY, TaskState.RUNNING, TaskState.FAILED
+_NOT_FOR_RECOMPUTES = (FailurePolicy.IGNORE, FailurePolicy.CANCEL_SUCCESSORS)
 
 
 # ---- a failed attempt ---------------------------------------------------------------------------
@@ -33,7 +35,11 @@ def attempt_failed(engine, task, payload, message: str, retriable: bool,
     """`task` was RUNNING and is already released from its worker's slots."""
     task.attempts += 1
     task.failed_on += (task.worker,)
-    outcome = consequence(task.on_failure, task.attempts, retriable)
+    policy = task.on_failure
+    if task.recompute and policy in _NOT_FOR_RECOMPUTES:
+        # Readers already used what its first run made: no defaults or None in its place.
+        policy = FailurePolicy.RETRY
+    outcome = consequence(policy, task.attempts, retriable)
     if outcome.retry:
         _recall_pipelined(engine, task, f"its producer {task.name} is retried", instructions)
         engine._move(task, F, f"attempt {task.attempts} failed on {task.worker}: {message}")

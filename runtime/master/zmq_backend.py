@@ -35,7 +35,8 @@ from .shell import Shell
 log = logging.getLogger("superscalar.master")
 
 WORKER_CHECK_SECONDS = 0.5
-WORKER_TIMEOUT_ENV, WORKER_RESTARTS_ENV = "SUPERSCALAR_WORKER_TIMEOUT", "SUPERSCALAR_WORKER_RESTARTS"
+WORKER_TIMEOUT_ENV = "SUPERSCALAR_WORKER_TIMEOUT"      # seconds of silence: the worker is lost
+WORKER_RESTARTS_ENV = "SUPERSCALAR_WORKER_RESTARTS"    # replacements per local node
 DEFAULT_WORKER_TIMEOUT, DEFAULT_WORKER_RESTARTS = 5.0, 10
 # Tasks submitted and not finished before the application thread is made to wait: bounds the
 # master's memory when a program submits 10^6 tasks faster than the workers run them.
