@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, assert_same_as_sequential, run_program
-from test_ssh_node import HOST_ADDRESS, NODE_ADDRESS, ssh_node  # noqa: F401 - a fixture
+from test_ssh_node import ssh_node  # noqa: F401 - a fixture
 
 TESTS = Path(__file__).resolve().parent
 PINNED_NODES = REPO / "tests" / "data" / "resources" / "two_nodes_software.xml"
@@ -200,6 +200,8 @@ def test_a_run_reaching_another_host_is_secured_by_default(ssh_node, program, tm
                                                           monkeypatch):
     """The master and workers listen on all interfaces: CURVE is on without asking, the ssh
     worker got its keys on stdin, and an intruder on that other host is refused."""
+    NODE_ADDRESS, namespace = ssh_node.addresses[0], ssh_node.namespaces[0]
+    HOST_ADDRESS = NODE_ADDRESS.rsplit(".", 1)[0] + ".1"        # the bridge on this side
     resources = tmp_path / "resources.xml"
     resources.write_text(f"""<ResourcesList>
   <ComputeNode Name="localhost">
@@ -230,7 +232,7 @@ if __name__ == "__main__":
     key, _ = hostile.key_held_by_a_worker(backend)
     request = json.dumps([backend.run_key, key,
                           backend.gatekeeper.keys.server_public.decode(), targets])
-    intruder = subprocess.run(["ip", "netns", "exec", "ssnode", sys.executable,
+    intruder = subprocess.run(["ip", "netns", "exec", {namespace!r}, sys.executable,
                                {str(tmp_path / "intruder.py")!r}, {str(TESTS)!r}],
                               input=request, capture_output=True, text=True, timeout=60)
     answered = json.loads(intruder.stdout) if intruder.returncode == 0 else intruder.stderr
@@ -240,7 +242,7 @@ if __name__ == "__main__":
                                "intruder_joined": hostile.spare_joined(backend),
                                "curve_server": bool(backend.router.curve_server)}}))
 """)
-    monkeypatch.setenv("SUPERSCALAR_SSH", ssh_node)
+    monkeypatch.setenv("SUPERSCALAR_SSH", ssh_node.ssh)
     run = run_program(path, resources=resources, timeout=120,
                       extra=[f"--project={project}", f"--pythonpath={REPO}"])
     assert run.returncode == 0, run.stderr + _worker_logs(run)

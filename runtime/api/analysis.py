@@ -162,6 +162,7 @@ class CallBuilder:
             source = ["r", access.read_key]
         if access.write_key is not None:
             self.writes.append(access.write_key)
+            self.kinds[access.write_key] = kind      # what an ignored failure leaves there
         prefix = spec.prefix
         return ["f", source, os.path.basename(path) or "data", access.write_key, kind, prefix]
 

@@ -53,9 +53,10 @@ def _collect_keys(session, value, keys: dict) -> None:
 def _fetch(session, keys: list) -> dict:
     waiter = session.wait_keys(keys)
     for key in keys:
-        if key in waiter.failures:
+        if key in waiter.failures and not _is_none(waiter.failures[key]):
             raise_failure(waiter.failures[key])
     values = {key: deserialize(value.frames) for key, value in waiter.values.items()}
+    values.update((key, None) for key in waiter.failures)      # CANCEL_SUCCESSORS
     session.discard_fetched(keys)
     return values
 
@@ -75,6 +76,12 @@ def _rebuild(session, value, resolved: dict):
     if isinstance(value, dict):
         return {key: _rebuild(session, item, resolved) for key, item in value.items()}
     return value
+
+
+def _is_none(failure) -> bool:
+    """A task cancelled by on_failure='CANCEL_SUCCESSORS' (or the failed task itself): its
+    outputs are None at compss_wait_on, not an error."""
+    return getattr(failure, "none_on_wait", False)
 
 
 def raise_failure(failure) -> None:
@@ -122,6 +129,8 @@ def _sync_path(session, path) -> str:
         return absolute
     waiter = session.wait_keys([key])
     if key in waiter.failures:
+        if _is_none(waiter.failures[key]):
+            return absolute      # never written: the producer failed under CANCEL_SUCCESSORS
         raise_failure(waiter.failures[key])
     value = waiter.values[key]
     if value.path == absolute:

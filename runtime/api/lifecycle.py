@@ -5,6 +5,7 @@ import atexit
 import sys
 
 from ..master.session import end_session
+from ..master.shell import ApplicationStopped
 from .functions import _sync_path
 
 
@@ -14,15 +15,23 @@ def finish_session(report=sys.stderr) -> int:
     if session is None:
         return 0
     try:
-        session.barrier()
-        for path in list(session.files):
-            try:
-                _sync_path(session, path)
-            except Exception as error:   # a failed producer: reported below with its task
-                print(f"[superscalar] could not write back {path}: {error}", file=report)
+        try:
+            session.barrier()
+            for path in list(session.files):
+                try:
+                    _sync_path(session, path)
+                except Exception as error:   # a failed producer: reported below with its task
+                    print(f"[superscalar] could not write back {path}: {error}", file=report)
+        except ApplicationStopped:
+            pass                 # a FAIL policy stopped the run: nothing more is written
         failures = list(session.failures)
+        ignored = list(session.ignored_failures)
     finally:
         session.stop()
+    for failure in ignored:
+        print(f"[superscalar] warning: task '{failure.task_name}' (id {failure.task_id}) "
+              f"failed and on_failure='IGNORE' gave its outputs their defaults: "
+              f"{failure.message}", file=report)
     for failure in failures:
         trace = failure.payload[1] if isinstance(failure.payload, tuple) else ""
         print(f"[superscalar] task '{failure.task_name}' (id {failure.task_id}) failed: "

@@ -14,9 +14,12 @@ from ..core.context import in_worker
 from ..core.params import Direction, SpecError, spec_from_declaration
 from ..core.records import DEFAULT_REQUIREMENTS, Requirements
 from ..master.session import current_session
+from ..core.failures import FailurePolicy
 from .analysis import CallBuilder, CallError
 from .future import Future
 from .implement import implementations_of
+from .on_failure import ATTRIBUTE as ON_FAILURE_ATTRIBUTE
+from .on_failure import FailureDefaults, policy_of
 from .parameter import IN, INOUT
 
 # Options @task accepts besides parameter directions (PyCOMPSs names).
@@ -24,7 +27,6 @@ _OPTIONS = {"returns", "priority", "time_out", "varargs_type", "target_direction
             "defaults", "cache_returns", "numba", "numba_flags", "numba_signature",
             "numba_declaration", "tracing_hook", "is_replicated", "is_distributed",
             "isModifier", "isReplicated", "isDistributed", "computing_nodes", "cache"}
-_IMPLEMENTED_ON_FAILURE = {"RETRY"}
 
 
 def parse_returns(returns, where: str) -> int:
@@ -77,11 +79,10 @@ class TaskFunction:
         self.time_out = float(options.get("time_out", 0) or 0)
         self.varargs_spec = spec_from_declaration(options.get("varargs_type", IN), where)
         self.target_spec = spec_from_declaration(options.get("target_direction", INOUT), where)
-        on_failure = str(options.get("on_failure", "RETRY")).upper()
-        if on_failure not in _IMPLEMENTED_ON_FAILURE:
-            raise NotImplementedError(f"{where}: on_failure={on_failure!r} is not implemented "
-                                      f"yet in superscalar (only the default)")
+        self.on_failure = policy_of(options, where)
         self.specs = self._parameter_specs(where)
+        self._where = where
+        self._failure_handling = None        # (policy, FailureDefaults | None), on first call
         # What a worker runs instead of the function's body: decorators stacked on @task
         # (@binary, @mpi, @container, @software, @prolog/@epilog) set it to a picklable callable
         # taking the same arguments. None: the body itself.
@@ -136,7 +137,9 @@ class TaskFunction:
         except (SpecError, ValueError, RuntimeError) as error:
             raise CallError(f"{call_site}: @task '{self.name}': {error}") from None
         builder = CallBuilder(session, self.name, call_site)
-        entry_args, entry_kwargs = self._describe_arguments(builder, bound, target)
+        policy, defaults = self._failure_policy()
+        written = {} if defaults is not None else None
+        entry_args, entry_kwargs = self._describe_arguments(builder, bound, target, written)
         task_id = session.new_task_id()
         futures = self._returns(builder, session, returns, call_site)
         entry = {"id": task_id, "name": self.name, "fn": self._function_id(session),
@@ -148,6 +151,9 @@ class TaskFunction:
         call = builder.build(task_id, entry["fn"], entry)
         if variants:
             call.variant_functions = (entry["fn"], *(v._function_id(session) for v in variants))
+        call.on_failure = policy
+        if defaults is not None:
+            call.failure_defaults = defaults.for_call(written, entry["returns"], call.kinds)
         session.submit(call, requirements, self.priority,
                        session.group_stack[-1] if session.group_stack else None, alternatives)
         for function, arguments in builder.after_submit:
@@ -156,10 +162,13 @@ class TaskFunction:
             return None
         return futures[0] if returns == 1 else tuple(futures)
 
-    def _describe_arguments(self, builder: CallBuilder, bound, target) -> tuple[list, dict]:
+    def _describe_arguments(self, builder: CallBuilder, bound, target,
+                            written: dict | None = None) -> tuple[list, dict]:
+        """`written`, if given, gets each parameter's name -> the version keys it writes."""
         entry_args, entry_kwargs = [], {}
         first = True
         for name, parameter in self.parameters.items():
+            writes_before = len(builder.writes)
             value = bound.arguments[name]
             if first and target is not None:
                 spec = IN if isinstance(target, type) else self.specs.get(name, self.target_spec)
@@ -176,6 +185,8 @@ class TaskFunction:
             else:
                 entry_args.append(builder.describe(name, value, self.specs.get(name, IN)))
             first = False
+            if written is not None:
+                written[name] = builder.writes[writes_before:]
         return entry_args, entry_kwargs
 
     def _returns(self, builder: CallBuilder, session, returns: int, call_site: str) -> list:
@@ -209,6 +220,18 @@ class TaskFunction:
                 requirements = self._static_requirements = spec.resolve()
         adjust = getattr(self.runner, "adjust_requirements", None)
         return adjust(requirements, arguments) if adjust is not None else requirements
+
+    def _failure_policy(self) -> tuple:
+        """(policy, FailureDefaults or None), from @on_failure or @task(on_failure=...)."""
+        handling = self._failure_handling
+        if handling is None:
+            declared = getattr(self, ON_FAILURE_ATTRIBUTE, None) or getattr(
+                self.function, ON_FAILURE_ATTRIBUTE, None)
+            policy, given = declared or (self.on_failure, self.options.get("defaults") or {})
+            defaults = (FailureDefaults(given, self.parameters, self._where)
+                        if policy is FailurePolicy.IGNORE else None)
+            handling = self._failure_handling = (policy, defaults)
+        return handling
 
 
 class _BoundTask:

@@ -12,7 +12,9 @@ import argparse
 import logging
 import os
 import runpy
+import signal
 import sys
+import threading
 import time
 import traceback
 
@@ -125,13 +127,17 @@ def run(application: str, arguments: list, options, log_dir: str, level: str) ->
     sys.argv = [application, *arguments]
     sys.path.insert(0, app_dir)
     exit_code = 0
+    application_running = _stop_on_fail_policy(session.backend)
     try:
         runpy.run_path(application, run_name="__main__")
     except SystemExit as stop:
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)      # as Python does (ApplicationStopped too)
         exit_code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except BaseException:  # noqa: BLE001 - the application's error, shown as Python would
         traceback.print_exc()
         exit_code = 1
+    application_running.clear()
     failed = finish_session()
     if options.summary:
         backend = session.backend
@@ -143,6 +149,28 @@ def run(application: str, arguments: list, options, log_dir: str, level: str) ->
         print(f"[superscalar] {failed} task(s) failed; see above and {log_dir}", file=sys.stderr)
         return exit_code or 1
     return exit_code
+
+
+def _stop_on_fail_policy(backend) -> threading.Event:
+    """A task failing under on_failure='FAIL' stops the application at once, even in the
+    middle of its own computation: the I/O thread sends SIGINT to this (main) thread, which
+    raises ApplicationStopped instead of KeyboardInterrupt. Returns the flag to clear once
+    the application has returned."""
+    from ..master.shell import ApplicationStopped, stop_message
+    running = threading.Event()
+    running.set()
+    if threading.current_thread() is not threading.main_thread():
+        return running
+
+    def on_interrupt(signum, frame):
+        if backend.stop_failure is None:
+            raise KeyboardInterrupt
+        if running.is_set():
+            raise ApplicationStopped(stop_message(backend.stop_failure))
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    backend.interrupt_thread = threading.main_thread().ident
+    return running
 
 
 if __name__ == "__main__":

@@ -10,13 +10,16 @@
 Invariants:
 - a version key is in `versions` from the submission of its producer (or from the application
   handing its value) until nobody references it and no pending task reads it;
-- a task is in `tasks` from submission until it is finished;
-- `TaskRecord.waiting_on` equals the number of its producers not yet DONE.
+- a task is in `tasks` from submission until it is finished (and again while a lost output
+  of it is made again: runtime.core.recovery);
+- `TaskRecord.waiting_on` equals the number of its producers not yet DONE;
+- a finished task's record stays the `lineage` of its outputs while they are in `versions`.
 """
 from __future__ import annotations
 
 from collections import deque
 
+from . import recovery
 from .placement import Placement, UnsatisfiableRequirements
 from .records import (MASTER, CancelRunning, DeleteVersions, Dispatch, FetchValue,
                       QuiescenceReached, TaskFailure, TaskRecord, ValueAtMaster, ValueFailed,
@@ -43,7 +46,16 @@ class Engine:
         self.placement = Placement()
         self.groups: dict[str, _Group] = {}
         self.failures: list[TaskFailure] = []        # root failures, in order, for the exit code
+        self.ignored: list[TaskFailure] = []         # failures an IGNORE policy absorbed
         self.completed = 0
+        self.recomputed = 0              # runs that made a lost output again
+        self.keep_lineage = True         # off where no worker can be lost (sequential backend)
+        self.on_kept = None              # the shell's hook: payload -> None, when kept as lineage
+        self.losses = 0                  # workers lost so far
+        self.no_worker_left: str | None = None      # why new tasks fail at once, if they do
+        self.retries: list[TaskRecord] = []          # READY tasks placed by recovery.place_retries
+        self._released_lineage: list[TaskRecord] = []
+        self._releasing = False
         self.finished = 0                # DONE + FAILED + CANCELLED, for back-pressure
         self._barrier_waiters: list = []
         self._observers: list = []
@@ -189,6 +201,7 @@ class Engine:
 
     # ---- worker side ------------------------------------------------------------------------
     def add_worker(self, worker: WorkerSlots) -> list:
+        self.no_worker_left = None
         self.placement.add_worker(worker)
         instructions: list = []
         self._schedule(instructions)
@@ -201,17 +214,34 @@ class Engine:
             return instructions          # a late reply for a cancelled task
         self.placement.release(task, duration)
         self._move(task, TaskState.DONE, f"finished on {task.worker}")
-        self.completed += 1
+        if task.recompute:
+            self.recomputed += 1
+        else:
+            self.completed += 1
+        was_kept = task.lineage_refs > 0
+        outputs = []
         for key in task.writes:
             version = self.versions.get(key)
             if version is None:
+                if task.recompute:      # made again, but nobody needs this one any more
+                    instructions.append(DeleteVersions(task.worker, (key,)))
                 continue
+            outputs.append(version)
             version.producer = None
             if task.worker not in version.locations:
                 version.locations.append(task.worker)
             version.nbytes = output_sizes.get(key, 0)
+            if self.keep_lineage and version.lineage is not task:
+                version.lineage = task
+                task.lineage_refs += 1
             if version.waiters:
                 instructions.append(FetchValue(key, (task.worker,)))
+        if task.lineage_refs and not was_kept:
+            for key in task.reads:       # still pending readers: this task holds them
+                self.versions[key].dependents += 1
+        if task.lineage_refs and self.on_kept is not None:
+            self.on_kept(task.payload)
+        for version in outputs:
             self._collect(version, instructions)
         for successor in task.successors:
             successor.waiting_on -= 1
@@ -228,14 +258,15 @@ class Engine:
         if task is None or task.state is not TaskState.RUNNING:
             return instructions
         self.placement.release(task, 0.0)
-        failure = TaskFailure(task.task_id, task.name, payload, task.task_id, message)
         if not (is_group_exception and task.group is not None):
-            self.failures.append(failure)    # a group's COMPSsException is control flow
+            recovery.attempt_failed(self, task, payload, message, True, instructions)
+            self._schedule(instructions)
+            return instructions
+        failure = TaskFailure(task.task_id, task.name, payload, task.task_id, message)
         self._fail_outputs(task, failure, TaskState.FAILED, message, instructions)
-        if is_group_exception and task.group is not None:
-            group = self.groups[task.group]
-            group.failure = failure
-            instructions += self.cancel_group(task.group, f"COMPSsException in {task.name}")
+        group = self.groups[task.group]      # a group's COMPSsException is control flow
+        group.failure = failure
+        instructions += self.cancel_group(task.group, f"COMPSsException in {task.name}")
         self._schedule(instructions)
         return instructions
 
@@ -243,6 +274,8 @@ class Engine:
     def _make_ready(self, task: TaskRecord, cause: str, instructions: list) -> None:
         self._move(task, TaskState.READY, cause)
         try:
+            if self.no_worker_left is not None:
+                raise UnsatisfiableRequirements(f"task {task.name}: {self.no_worker_left}")
             self.placement.enqueue(task)
         except UnsatisfiableRequirements as error:
             failure = TaskFailure(task.task_id, task.name, error, task.task_id, str(error))
@@ -250,6 +283,8 @@ class Engine:
             self._fail_outputs(task, failure, TaskState.CANCELLED, str(error), instructions)
 
     def _schedule(self, instructions: list) -> None:
+        if self.retries:
+            recovery.place_retries(self, instructions)
         for task, worker in self.placement.place(self.versions):
             self._dispatch(task, worker, f"placed on {worker.worker_id}", instructions)
         if self._pipeline_candidates:
@@ -317,7 +352,7 @@ class Engine:
         elif task.state is TaskState.READY:
             self.placement.discard(task)
         inherited = TaskFailure(task.task_id, task.name, failure.payload, failure.root_task_id,
-                                failure.message)
+                                failure.message, failure.none_on_wait)
         self._fail_outputs(task, inherited, TaskState.CANCELLED, cause, instructions)
 
     def _fail_outputs(self, task: TaskRecord, failure: TaskFailure, state: TaskState,
@@ -343,9 +378,13 @@ class Engine:
     def _finish(self, task: TaskRecord, instructions: list) -> None:
         """Drop a finished task's record and release what it read."""
         del self.tasks[task.task_id]
-        self.finished += 1
-        task.successors = []
-        task.payload = None
+        if not task.recompute:
+            self.finished += 1
+        task.successors = ()
+        if task.lineage_refs:
+            del task.history[1:-1]       # kept for lineage: its payload, not its whole story
+        else:
+            task.payload = None
         for key in task.reads:
             version = self.versions.get(key)
             if version is not None:
@@ -366,30 +405,43 @@ class Engine:
             return
         if version.waiters:
             return
-        del self.versions[version.key]
         for location in version.locations:
             if location != MASTER:
                 instructions.append(DeleteVersions(location, (version.key,)))
+        if version.dependents:
+            version.locations = []       # a tombstone: no data, only what made it
+            return
+        del self.versions[version.key]
+        if version.lineage is not None:
+            self._release_lineage(version.lineage, instructions)
 
-    def worker_lost(self, worker_id: str, message: str) -> list:
-        """A worker died: its running tasks fail (retry elsewhere comes with on_failure), its
-        data is gone, and if no worker is left every live task fails instead of hanging."""
-        instructions: list = []
-        worker = self.placement.workers.get(worker_id)
-        if worker is None or not worker.alive:
-            return instructions
-        worker.alive = False
-        self.placement.workers_changed()
-        for task_id in sorted(worker.running):
-            task = self.tasks.get(task_id)
-            if task is not None and task.state is TaskState.RUNNING:
-                instructions += self.task_failed(task_id, None, f"RuntimeError: {message}")
-        for version in self.versions.values():
-            if worker_id in version.locations:
-                version.locations.remove(worker_id)
-        if not any(w.alive for w in self.placement.workers.values()):
-            instructions += self.abort(f"no worker is left: {message}")
-        return instructions
+    def _release_lineage(self, record: TaskRecord, instructions: list) -> None:
+        """One output of `record` is gone; when none is left, neither are its inputs' reasons
+        to be kept. A worklist, not recursion: lineage chains can be 10^6 tasks long."""
+        self._released_lineage.append(record)
+        if self._releasing:
+            return
+        self._releasing = True
+        try:
+            while self._released_lineage:
+                record = self._released_lineage.pop()
+                record.lineage_refs -= 1
+                if record.lineage_refs:
+                    continue
+                if record.task_id not in self.tasks:
+                    record.payload = None
+                for key in record.reads:
+                    version = self.versions.get(key)
+                    if version is not None:
+                        version.dependents -= 1
+                        self._collect(version, instructions)
+        finally:
+            self._releasing = False
+
+    def worker_lost(self, worker_id: str, message: str, replaced: bool = False) -> list:
+        """A worker died or went silent: runtime.core.recovery. `replaced`: the shell is
+        starting another worker in its place, so the run goes on even if none is left now."""
+        return recovery.worker_lost(self, worker_id, message, replaced)
 
     def abort(self, message: str) -> list:
         """Fail every task that has not finished (the run cannot go on)."""

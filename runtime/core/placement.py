@@ -239,6 +239,14 @@ class Placement:
     def take(self, worker: WorkerSlots, task: TaskRecord) -> None:
         self._take(worker, task)
 
+    def eligible_workers(self, need: Requirements) -> tuple:
+        """The live workers that can ever run `need` (retries choose among them)."""
+        return self._eligible_workers(need)
+
+    def fits_now(self, worker: WorkerSlots, need: Requirements) -> bool:
+        """Free room for `need` on `worker` now, without the prefetch allowance."""
+        return self._fits_now(worker, need, 0)
+
     @staticmethod
     def _fits_now(worker: WorkerSlots, need: Requirements, allowance_factor: int) -> bool:
         if not worker.alive or not can_ever_fit(worker, need):

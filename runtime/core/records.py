@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .failures import FailurePolicy
 from .states import TaskState
 
 MASTER = "master"   # the location name of data held by the application process
@@ -61,6 +62,17 @@ class TaskRecord:
     variant: int = 0
     # Multi-node tasks: the other workers whose slots are reserved for this task while it runs.
     co_workers: tuple = ()
+    # Failure handling (runtime.core.failures, runtime.core.recovery).
+    on_failure: FailurePolicy = FailurePolicy.RETRY
+    attempts: int = 0                   # failed attempts so far
+    failed_on: tuple = ()               # the workers those attempts ran on
+    worker_losses: int = 0              # consecutive lost workers it was running on ...
+    last_loss: int = 0                  # ... the last of which was loss number `last_loss`
+    # Once DONE, the record is kept (payload included) while an output it made may still be
+    # needed: `lineage_refs` counts the versions whose lineage it is. It is how a version that
+    # only lived on a lost worker is made again.
+    lineage_refs: int = 0
+    recompute: bool = False             # re-entered to make a lost output again
 
 
 @dataclass(slots=True)
@@ -72,6 +84,7 @@ class TaskFailure:
     payload: object                     # the serialized exception, as the shell received it
     root_task_id: int
     message: str
+    none_on_wait: bool = False          # CANCEL_SUCCESSORS: waiting on the outputs gives None
 
 
 @dataclass(slots=True, eq=False)
@@ -84,6 +97,10 @@ class VersionState:
     referenced: bool = True             # the application still holds this version (a future, an object)
     failure: TaskFailure | None = None
     waiters: list | None = None         # opaque tokens of application threads waiting for it
+    lineage: TaskRecord | None = None   # the finished task that made it, to make it again
+    # Kept lineage records that read this version. While > 0 the version outlives its data
+    # (a tombstone: no locations), so that what was made from it can be made again.
+    dependents: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -158,6 +175,22 @@ class ValueAtMaster:
 class CancelRunning:
     worker_id: str
     task_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UseDefaults:
+    """IGNORE: a failed task's outputs take the values given to @on_failure; the shell puts
+    them in the master's store (`payload` is the task's, `keys` its outputs still in use)."""
+
+    payload: object
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StopApplication:
+    """FAIL: a task failed and its policy stops the whole application."""
+
+    failure: TaskFailure
 
 
 @dataclass(frozen=True, slots=True)

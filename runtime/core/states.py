@@ -5,6 +5,8 @@
        |                           |                  |---error--> FAILED --retry--> READY
        +------predecessor failed / group cancelled----+---lost worker---> READY
                               CANCELLED
+    Back to WAITING: a DONE task whose output was lost with its worker runs again; a READY or
+    RUNNING task whose input was lost (or whose producer is retried elsewhere) waits for it.
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ LEGAL_TRANSITIONS = frozenset({
     (W, C), (R, C), (X, C),          # a failed predecessor, a cancelled group
     (X, R),                          # the worker running it was lost: run it elsewhere
     (F, R),                          # retry after a failure
+    (D, W),                          # recompute: an output only lived on a lost worker
+    (R, W), (X, W),                  # an input is being made again
 })
 
 FINISHED = frozenset({D, F, C})

@@ -11,7 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..resources import ComputeNode
 from ..transport.auth import RUN_KEY_ENV
@@ -41,6 +41,13 @@ class WorkerLaunch:
 def _secrets_line(launch: WorkerLaunch, run_key: str) -> str:
     """Run key, then CURVE keys if any: one line of words, read by the worker's shell."""
     return " ".join([run_key, *([launch.curve_keys.to_text()] if launch.curve_keys else [])])
+
+
+def relaunched(launch: WorkerLaunch, worker_id: str) -> WorkerLaunch:
+    """The launch of a worker taking a lost one's place: same node, fresh id, dir and log."""
+    return replace(launch, worker_id=worker_id,
+                   work_dir=os.path.join(os.path.dirname(launch.work_dir), f"worker-{worker_id}"),
+                   log_path=os.path.join(os.path.dirname(launch.log_path), f"{worker_id}.log"))
 
 
 def _worker_arguments(launch: WorkerLaunch) -> list[str]:

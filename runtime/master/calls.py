@@ -6,7 +6,11 @@ shell only decides where to send them.
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
+
+from ..core.failures import FailurePolicy
+from ..transport.payload import compact_frames, empty_frames
 
 
 @dataclass(slots=True, eq=False)
@@ -18,13 +22,36 @@ class TaskCall:
     frames: list                        # captured values' frames, referenced by the descriptors
     reads: tuple[str, ...]
     writes: tuple[str, ...]
-    kinds: dict                         # key -> "obj" | "file" | "dir" for every read key
+    kinds: dict                         # key -> "obj" | "file" | "dir": every read, file writes
     call_site: str = ""                 # "app.py:12", for error messages
     # @implement: the function id of each variant, index 0 being `function_id` (empty: none).
     variant_functions: tuple = ()
 
     def function_for(self, variant: int) -> int:
         return self.variant_functions[variant] if self.variant_functions else self.function_id
+    on_failure: FailurePolicy = FailurePolicy.RETRY
+    failure_defaults: dict | None = None   # IGNORE: write key -> MasterValue given by the user
+    packed: bytes | None = None         # entry and kinds, while kept only as lineage
+
+    def pack(self) -> None:
+        """The task is done and kept only in case an output of it must be made again: hold
+        its descriptors as one bytes object (~200 bytes for a small call, not ~1.4 KB)."""
+        if self.packed is not None:
+            return
+        frames = compact_frames(self.frames)
+        inline = all(type(frame) is bytes for frame in frames)   # no large buffer to copy
+        self.packed = pickle.dumps((self.entry, self.kinds, frames if inline else None),
+                                   protocol=5)
+        self.entry = self.kinds = None
+        self.frames = None if inline else frames
+
+    def unpack(self) -> "TaskCall":
+        if self.packed is not None:
+            self.entry, self.kinds, frames = pickle.loads(self.packed)
+            if frames is not None:
+                self.frames = frames
+            self.packed = None
+        return self
 
 
 @dataclass(slots=True)
@@ -32,6 +59,12 @@ class MasterValue:
     kind: str                           # "obj" | "file" | "dir"
     frames: list | None = None
     path: str | None = None
+
+
+def default_value(kind: str) -> MasterValue:
+    """An output of an ignored failure with no default given: None, an empty file or directory
+    (PyCOMPSs: "the output parameters are set with empty values")."""
+    return MasterValue(kind, empty_frames(kind))
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ class _Batch:
     __slots__ = ("tasks", "deletes", "gets", "cancels")
 
     def __init__(self) -> None:
-        self.tasks: list = []
+        self.tasks: dict = {}           # task id -> Dispatch, in order
         self.deletes: list = []
         self.gets: list = []
         self.cancels: list = []
@@ -43,7 +43,7 @@ class Outbox:
         return batch
 
     def add_task(self, instruction: Dispatch) -> None:
-        self._batch(instruction.worker_id).tasks.append(instruction)
+        self._batch(instruction.worker_id).tasks[instruction.task.task_id] = instruction
 
     def add_delete(self, worker_id: str, keys) -> None:
         self._batch(worker_id).deletes.extend(keys)
@@ -52,21 +52,22 @@ class Outbox:
         self._batch(worker_id).gets.append(key)
 
     def add_cancel(self, worker_id: str, task_id: int) -> None:
-        self._batch(worker_id).cancels.append(task_id)
+        """A task dispatched in this same turn is simply not sent; one sent earlier gets a
+        Cancel, sent before this turn's tasks (the same task may be dispatched again now)."""
+        batch = self._batch(worker_id)
+        if batch.tasks.pop(task_id, None) is None:
+            batch.cancels.append(task_id)
 
     def flush(self) -> None:
         if not self._batches:
             return
         batches, self._batches = self._batches, {}
         for worker_id, batch in batches.items():
-            # A task dispatched and finished (cancelled) within this same turn is not sent.
-            tasks = [i for i in batch.tasks if i.task.payload is not None]
+            for task_id in batch.cancels:
+                self.send_now(worker_id, protocol.encode(protocol.Cancel(task_id)))
+            tasks = [i for i in batch.tasks.values() if i.task.payload is not None]
             if tasks:
                 self.send_now(worker_id, self._run_tasks(worker_id, tasks))
-            sent = {i.task.task_id for i in tasks}
-            for task_id in batch.cancels:      # after RunTasks: a cancel never overtakes its task
-                if task_id in sent or not any(i.task.task_id == task_id for i in batch.tasks):
-                    self.send_now(worker_id, protocol.encode(protocol.Cancel(task_id)))
             for start in range(0, len(batch.gets), GET_CHUNK):   # bounds the reply's size
                 chunk = batch.gets[start:start + GET_CHUNK]
                 self.send_now(worker_id, protocol.encode(protocol.GetValues(chunk)))
@@ -91,6 +92,8 @@ class Outbox:
         for instruction in instructions:
             task = instruction.task
             call = task.payload
+            if call.packed is not None:          # kept as lineage, now run again
+                call.unpack()
             entry = dict(call.entry)
             function_id = call.function_for(task.variant)
             if function_id != call.function_id or task.co_workers or task.requirements.gpus:

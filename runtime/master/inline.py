@@ -16,10 +16,11 @@ import cloudpickle
 
 from ..core.context import running_task
 from ..core.records import CancelRunning, Dispatch, FetchValue, WorkerSlots
-from ..transport.payload import serialize
+from ..core.states import TaskState
+from ..transport.payload import serialize, write_path_frames
 from ..worker.execution import StoredInput, TaskError, run_task
 from .calls import MasterValue
-from .shell import Shell
+from .shell import ApplicationStopped, Shell, stop_message
 
 INLINE_WORKER = "inline"
 
@@ -36,6 +37,7 @@ class InlineBackend(Shell):
         self._running = False
         self.engine.add_worker(WorkerSlots(INLINE_WORKER, "localhost", 1 << 30, 0.0,
                                            accepts_anything=True))
+        self.engine.keep_lineage = False      # this process is the only worker: never lost
 
     def post(self, function, *args) -> None:
         function(*args)
@@ -68,6 +70,8 @@ class InlineBackend(Shell):
             self._running = False
 
     def _run(self, task) -> None:
+        if task.state is not TaskState.RUNNING:
+            return                            # cancelled after it was dispatched
         call = task.payload
         inputs = {key: self._input(key) for key in call.reads}
         try:
@@ -96,6 +100,11 @@ class InlineBackend(Shell):
         if stored is not None:
             return stored
         value = self.store.get(key)
+        if value.kind != "obj" and value.path is None:     # a file held as bytes (a default)
+            path = os.path.join(self._data_dir, key)
+            write_path_frames(value.kind, value.frames, path)
+            stored = self._local[key] = StoredInput(value.kind, None, path)
+            return stored
         return StoredInput(value.kind, value.frames, value.path)
 
     def _function(self, function_id: int):
@@ -128,3 +137,8 @@ class InlineBackend(Shell):
 
     def cancel_running(self, instruction: CancelRunning) -> None:
         return None   # nothing runs concurrently here
+
+    def interrupt_application(self) -> None:
+        """Tasks run on the application's thread: raising here stops it."""
+        self._queue.clear()
+        raise ApplicationStopped(stop_message(self.stop_failure))

@@ -76,27 +76,30 @@ class Session:
         if jobs_dir:
             os.makedirs(jobs_dir, exist_ok=True)
         declared = []
+        self._launches = {}
         for planned in plan_workers(self.model, backend.port, self.work_root, workers_log_dir,
                                     jobs_dir, options.pythonpath, options.python,
                                     options.log_level, curve_keys):
             launch, local, node = planned.launch, planned.is_local, planned.launch.node
             start = start_local_worker if local else start_ssh_worker
             process = start(launch, run_key)
-            slots = WorkerSlots(launch.worker_id, node.name, node.computing_units,
-                                node.memory_gb or 0.0, gpus=node.gpus,
-                                architecture=node.processor_architecture,
-                                processor_name=node.processors[0].name,
-                                operating_system=node.os_type,
-                                software=tuple(node.software), is_local=local,
-                                storage_gb=node.storage_gb or 0.0, fpgas=node.fpgas,
-                                processor_speed_ghz=node.processor_speed_ghz or 0.0,
-                                memory_type=node.memory_type, storage_type=node.storage_type,
-                                os_distribution=node.os_distribution, os_version=node.os_version)
+            slots = _worker_slots(launch.worker_id, node, local)
             backend.expect_worker(slots, process, node, launch.log_path)
             declared.append(slots)
+            self._launches[launch.worker_id] = launch
         backend.engine.placement.declare(declared)
+        backend.relaunch = lambda lost, new: self._relaunch(lost, new, run_key)
         backend.start(run_key)
         return backend
+
+    def _relaunch(self, lost_worker_id: str, worker_id: str, run_key: str) -> tuple:
+        """Start a local worker in place of a lost one (called by the I/O thread)."""
+        from ..deploy.launch import relaunched, start_local_worker
+        lost = self._launches.pop(lost_worker_id)
+        shutil.rmtree(lost.work_dir, ignore_errors=True)
+        launch = self._launches[worker_id] = relaunched(lost, worker_id)
+        process = start_local_worker(launch, run_key)
+        return _worker_slots(worker_id, launch.node, True), process, launch.log_path
 
     # ---- used by runtime.api ------------------------------------------------------------------
     def new_task_id(self) -> int:
@@ -119,8 +122,10 @@ class Session:
 
     def submit(self, call: TaskCall, requirements: Requirements, priority: bool,
                group: str | None, alternatives: tuple | None = None) -> None:
+        self.backend.raise_if_stopped()
         record = TaskRecord(call.task_id, call.name, call.reads, call.writes, call,
-                            requirements, priority, group, alternatives=alternatives)
+                            requirements, priority, group, alternatives=alternatives,
+                            on_failure=call.on_failure)
         self.backend.admit_task()
         self._flush_releases()
         self.backend.post(self._submit_on_io_thread, record)
@@ -197,6 +202,7 @@ class Session:
     def _block(self, waiter: Waiter) -> None:
         while not waiter.event.wait(0.5):
             self.backend.raise_if_dead()
+        self.backend.raise_if_stopped()
 
     def cancel_group(self, group: str) -> None:
         self.backend.post(lambda: self.backend.apply(
@@ -243,6 +249,10 @@ class Session:
     def failures(self) -> list:
         return self.backend.engine.failures
 
+    @property
+    def ignored_failures(self) -> list:
+        return self.backend.engine.ignored
+
     def number_of_resources(self) -> int:
         return len(self.model.nodes) if self.model else 1
 
@@ -255,6 +265,17 @@ class Session:
         for root in (getattr(self, "work_root", None), getattr(self, "_snapshot_root", None)):
             if root:
                 shutil.rmtree(root, ignore_errors=True)
+
+
+def _worker_slots(worker_id: str, node, is_local: bool) -> WorkerSlots:
+    return WorkerSlots(worker_id, node.name, node.computing_units, node.memory_gb or 0.0,
+                       gpus=node.gpus, architecture=node.processor_architecture,
+                       processor_name=node.processors[0].name, operating_system=node.os_type,
+                       software=tuple(node.software), is_local=is_local,
+                       storage_gb=node.storage_gb or 0.0, fpgas=node.fpgas,
+                       processor_speed_ghz=node.processor_speed_ghz or 0.0,
+                       memory_type=node.memory_type, storage_type=node.storage_type,
+                       os_distribution=node.os_distribution, os_version=node.os_version)
 
 
 _current: Session | None = None

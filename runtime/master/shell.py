@@ -11,8 +11,19 @@ import threading
 
 from ..core.engine import Engine
 from ..core.records import (CancelRunning, DeleteVersions, Dispatch, FetchValue,
-                            QuiescenceReached, ValueAtMaster, ValueFailed)
-from .calls import MasterStore
+                            QuiescenceReached, StopApplication, UseDefaults, ValueAtMaster,
+                            ValueFailed)
+from .calls import MasterStore, default_value
+
+
+class ApplicationStopped(SystemExit):
+    """A task failed under on_failure='FAIL': the application ends here, exit code 1. A
+    SystemExit, so `except Exception` in the application does not keep it running."""
+
+
+def stop_message(failure) -> str:
+    return (f"[superscalar] task '{failure.task_name}' failed and its on_failure policy is "
+            f"FAIL: the application was stopped ({failure.message})")
 
 
 class Waiter:
@@ -57,7 +68,10 @@ class Shell:
             ValueFailed: self._value_failed,
             CancelRunning: self.cancel_running,
             QuiescenceReached: self._quiescent,
+            UseDefaults: self._use_defaults,
+            StopApplication: self._stop_application,
         }
+        self.stop_failure = None         # set once a FAIL policy stopped the application
 
     def apply(self, instructions: list) -> None:
         for instruction in instructions:
@@ -76,6 +90,14 @@ class Shell:
     def cancel_running(self, instruction: CancelRunning) -> None:
         raise NotImplementedError
 
+    def interrupt_application(self) -> None:
+        """Make the application thread raise ApplicationStopped as soon as possible."""
+        raise NotImplementedError
+
+    def raise_if_stopped(self) -> None:
+        if self.stop_failure is not None:
+            raise ApplicationStopped(stop_message(self.stop_failure))
+
     # ---- shared -------------------------------------------------------------------------------
     def _delete(self, instruction: DeleteVersions) -> None:
         self.delete_at(instruction.location, instruction.keys)
@@ -88,6 +110,22 @@ class Shell:
     def _value_failed(self, instruction: ValueFailed) -> None:
         for waiter in instruction.waiters:
             waiter.fail(instruction.key, instruction.failure)
+
+    def _use_defaults(self, instruction: UseDefaults) -> None:
+        call = instruction.payload
+        if getattr(call, "packed", None) is not None:
+            call.unpack()
+        defaults = getattr(call, "failure_defaults", None) or {}
+        kinds = getattr(call, "kinds", None) or {}
+        for key in instruction.keys:
+            value = defaults.get(key)
+            self.store.put(key, value if value is not None else
+                           default_value(kinds.get(key, "obj")))
+
+    def _stop_application(self, instruction: StopApplication) -> None:
+        if self.stop_failure is None:
+            self.stop_failure = instruction.failure
+            self.interrupt_application()
 
     @staticmethod
     def _quiescent(instruction: QuiescenceReached) -> None:

@@ -7,10 +7,17 @@
 
 The application thread never blocks on a socket: it appends commands and, to read a value,
 waits on a Waiter the I/O thread completes. Messages are batched per worker per loop turn.
+
+A worker is lost when its process exits (local: polled) or when nothing came from it for
+SUPERSCALAR_WORKER_TIMEOUT seconds (it sends a heartbeat every second): the engine re-runs
+its work elsewhere (runtime.core.recovery), a local one is replaced by a fresh worker (up to
+SUPERSCALAR_WORKER_RESTARTS times per node), and whatever it says afterwards is ignored.
 """
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from collections import deque
@@ -22,13 +29,16 @@ from ..transport import protocol
 from ..transport.auth import is_valid
 from ..transport.curve import CurveKeys, Gatekeeper
 from ..transport.payload import compact_frames
-from .calls import MasterValue
+from .calls import MasterValue, TaskCall
 from .dispatch import Outbox
 from .shell import Shell
 
 log = logging.getLogger("superscalar.master")
 
 WORKER_CHECK_SECONDS = 0.5
+WORKER_TIMEOUT_ENV = "SUPERSCALAR_WORKER_TIMEOUT"      # seconds of silence: the worker is lost
+WORKER_RESTARTS_ENV = "SUPERSCALAR_WORKER_RESTARTS"    # replacements per local node
+DEFAULT_WORKER_TIMEOUT, DEFAULT_WORKER_RESTARTS = 5.0, 10
 # Tasks submitted and not finished before the application thread is made to wait: bounds the
 # master's memory when a program submits 10^6 tasks faster than the workers run them.
 MAX_TASKS_IN_FLIGHT = 20_000
@@ -36,9 +46,9 @@ MAX_TASKS_IN_FLIGHT = 20_000
 
 class _WorkerLink:
     __slots__ = ("worker_id", "routing_id", "data_address", "process", "is_local", "node",
-                 "functions", "log_path", "slots")
+                 "functions", "log_path", "slots", "last_seen", "lost", "restarts")
 
-    def __init__(self, slots: WorkerSlots, process, node, log_path):
+    def __init__(self, slots: WorkerSlots, process, node, log_path, restarts: int = 0):
         self.worker_id = slots.worker_id
         self.routing_id: bytes | None = None
         self.data_address: str | None = None
@@ -48,6 +58,9 @@ class _WorkerLink:
         self.functions: set[int] = set()
         self.log_path = log_path
         self.slots = slots                   # what the engine is told when the worker joins
+        self.last_seen = 0.0                 # monotonic time of its last message
+        self.lost = False                    # declared lost: anything it says is ignored
+        self.restarts = restarts             # workers of its node replaced before it
 
 
 class ZmqBackend(Shell):
@@ -82,10 +95,17 @@ class ZmqBackend(Shell):
         self.bytes_received = 0      # every frame from workers: proves data bypasses the master
         self.in_flight = threading.Semaphore(MAX_TASKS_IN_FLIGHT)
         self._finished_released = 0
+        self.worker_timeout = max(1.0, float(os.environ.get(WORKER_TIMEOUT_ENV) or
+                                             DEFAULT_WORKER_TIMEOUT))
+        self.max_restarts = int(os.environ.get(WORKER_RESTARTS_ENV) or DEFAULT_WORKER_RESTARTS)
+        self.relaunch = None                 # (lost id, new id) -> (slots, process, log path)
+        self.interrupt_thread: int | None = None   # gets SIGINT when a FAIL policy stops the run
+        self.engine.on_kept = TaskCall.pack        # payloads kept as lineage take less room
 
     # ---- set-up -----------------------------------------------------------------------------
-    def expect_worker(self, slots: WorkerSlots, process, node, log_path: str) -> None:
-        self.links[slots.worker_id] = _WorkerLink(slots, process, node, log_path)
+    def expect_worker(self, slots: WorkerSlots, process, node, log_path: str,
+                      restarts: int = 0) -> None:
+        self.links[slots.worker_id] = _WorkerLink(slots, process, node, log_path, restarts)
 
     def start(self, run_key: str) -> None:
         self.run_key = run_key
@@ -119,6 +139,7 @@ class ZmqBackend(Shell):
         return value
 
     def raise_if_dead(self) -> None:
+        self.raise_if_stopped()
         if self.fatal_error is not None:
             raise RuntimeError("the runtime's I/O thread failed") from self.fatal_error
         if not self._thread.is_alive() and not self._stopping:
@@ -164,7 +185,7 @@ class ZmqBackend(Shell):
                 self._release_finished()
                 now = time.monotonic()
                 if now - last_check > WORKER_CHECK_SECONDS:
-                    self._check_worker_processes()
+                    self._check_workers(now, now - last_check)
                     last_check = now
             self.outbox.flush()
             self._send_stop()
@@ -220,6 +241,10 @@ class ZmqBackend(Shell):
         if link is None:
             self._on_hello(routing_id, message)
             return
+        if link.lost:
+            self._stop_lost(link)
+            return
+        link.last_seen = time.monotonic()
         if isinstance(message, protocol.TasksDone):
             for task_id, sizes, duration in message.results:
                 self.apply(self.engine.task_done(task_id, dict(sizes), duration))
@@ -242,6 +267,7 @@ class ZmqBackend(Shell):
             return
         link.routing_id = routing_id
         link.data_address = message.data_address
+        link.last_seen = time.monotonic()
         self._by_routing_id[routing_id] = link
         self.apply(self.engine.add_worker(link.slots))
 
@@ -257,21 +283,61 @@ class ZmqBackend(Shell):
                     waiter.fail(key, f"value {key} was lost by the worker that held it")
                 version.waiters = None
 
-    def _check_worker_processes(self) -> None:
-        for link in self.links.values():
-            if link.process is None or link.process.poll() is None:
+    def _check_workers(self, now: float, since_last_check: float) -> None:
+        if since_last_check > self.worker_timeout / 2:
+            # This loop itself was held up: silence measured across the gap proves nothing.
+            for link in self.links.values():
+                link.last_seen = max(link.last_seen, now)
+        for link in list(self.links.values()):       # _lose adds replacements
+            if link.lost:
                 continue
-            worker = self.engine.placement.workers.get(link.worker_id)
-            if worker is not None and not worker.alive:
+            where = f"worker {link.worker_id} on node '{link.node.name}'"
+            if link.process is not None and link.process.poll() is not None:
+                message = f"{where} {_exit_description(link.process.returncode)}"
+                log.error(f"{message}; its log: {link.log_path}" + _tail(link.log_path))
+            elif link.routing_id is not None and now - link.last_seen > self.worker_timeout:
+                message = (f"{where} sent nothing for {now - link.last_seen:.1f} s (heartbeats "
+                           f"every second): unreachable or hung")
+                log.error(message)
+            else:
                 continue
-            code = link.process.returncode
-            message = (f"worker {link.worker_id} on node '{link.node.name}' exited with code "
-                       f"{code}; its log: {link.log_path}")
-            log.error(message + _tail(link.log_path))
-            if worker is None:
-                # It never joined: account for it so the run does not wait for it forever.
-                self.engine.placement.add_worker(link.slots)
-            self.apply(self.engine.worker_lost(link.worker_id, message))
+            self._lose(link, message)
+
+    def _lose(self, link: _WorkerLink, message: str) -> None:
+        link.lost = True
+        if link.process is not None and link.process.poll() is None:
+            link.process.kill()     # a hung local worker, or the ssh session to a silent node
+        if link.worker_id not in self.engine.placement.workers:
+            # It never joined: account for it so the run does not wait for it forever.
+            self.engine.placement.add_worker(link.slots)
+        replaced = self._replace(link)
+        self.apply(self.engine.worker_lost(link.worker_id, message, replaced))
+
+    def _replace(self, link: _WorkerLink) -> bool:
+        """Start a fresh local worker for the lost one's node (remote nodes: not yet)."""
+        if not link.is_local or self.relaunch is None or self._stopping \
+                or link.restarts >= self.max_restarts:
+            return False
+        worker_id = f"{link.worker_id.split('.')[0]}.{link.restarts + 1}"
+        try:
+            slots, process, log_path = self.relaunch(link.worker_id, worker_id)
+        except Exception:  # noqa: BLE001 - the run goes on with the workers it has
+            log.exception("could not start a worker in place of %s", link.worker_id)
+            return False
+        self.expect_worker(slots, process, link.node, log_path, link.restarts + 1)
+        log.warning("worker %s started in place of %s", worker_id, link.worker_id)
+        return True
+
+    def _stop_lost(self, link: _WorkerLink) -> None:
+        """A worker declared lost spoke again (a healed network): its state is stale."""
+        if link.data_address is not None:
+            link.data_address = None         # also marks the Stop as sent
+            self.outbox.send_now(link.worker_id, protocol.encode(
+                protocol.Stop("this worker was declared lost; its work was redone")))
+
+    def interrupt_application(self) -> None:
+        if self.interrupt_thread is not None:
+            signal.pthread_kill(self.interrupt_thread, signal.SIGINT)
 
     # ---- instructions that reach workers ---------------------------------------------------
     def send_task(self, instruction: Dispatch) -> None:
@@ -298,6 +364,17 @@ class ZmqBackend(Shell):
         for link in self.links.values():
             if link.routing_id is not None:
                 self.outbox.send_now(link.worker_id, protocol.encode(protocol.Stop("end of run")))
+
+
+def _exit_description(code: int) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (kill -9, or the kernel's out-of-memory killer)" if code == -9 else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
 
 
 def _tail(path: str, lines: int = 20) -> str:

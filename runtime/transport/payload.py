@@ -121,6 +121,18 @@ def path_frames(kind: str, path: str) -> list:
     return [buffer.getvalue()]
 
 
+def empty_frames(kind: str) -> list:
+    """None ("obj"), an empty file, an empty directory, as frames."""
+    if kind == "obj":
+        return [pickle.dumps(None, protocol=5)]
+    if kind == "file":
+        return [b""]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w"):
+        pass
+    return [buffer.getvalue()]
+
+
 def write_path_frames(kind: str, frames: list, target: str) -> int:
     """Recreate at `target` what path_frames packed; returns the payload's size."""
     payload = memoryview(frames[0]) if frames else memoryview(b"")

@@ -22,7 +22,7 @@ import time
 import traceback as traceback_module
 from dataclasses import dataclass
 
-from ..transport.payload import deserialize, frames_nbytes, serialize
+from ..transport.payload import SerializationError, deserialize, frames_nbytes, serialize
 from .worker_context import assignment_from_entry, set_assignment
 
 
@@ -59,19 +59,20 @@ def run_task(entry: dict, frames: list, inputs: dict, function, sandbox_root: st
     sandbox = os.path.join(sandbox_root, f"job{entry['id']}")
     resolver = _Resolver(frames, inputs, sandbox)
     set_assignment(assignment_from_entry(entry, sandbox))
-    try:
-        args = [resolver.value(descriptor) for descriptor in entry["args"]]
-        kwargs = {name: resolver.value(d) for name, d in entry["kwargs"].items()}
-    except Exception as error:
-        raise _task_error(error) from None
-    try:
-        result = function(*args, **kwargs)
-    except BaseException as error:  # noqa: BLE001 - any user failure is reported, not fatal
-        raise _task_error(error) from None
-    try:
-        outputs = resolver.collect_outputs(entry, args, kwargs, result, data_dir)
-    except Exception as error:
-        raise _task_error(error) from None
+    try:                    # the sandbox goes whatever happens: a full disk must not stay full
+        try:
+            args = [resolver.value(descriptor) for descriptor in entry["args"]]
+            kwargs = {name: resolver.value(d) for name, d in entry["kwargs"].items()}
+        except Exception as error:
+            raise _task_error(error) from None
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - any user failure is reported
+            raise _task_error(error) from None
+        try:
+            outputs = resolver.collect_outputs(entry, args, kwargs, result, data_dir)
+        except Exception as error:
+            raise _task_error(error) from None
     finally:
         set_assignment(None)
         if resolver.staged_any:
@@ -96,6 +97,7 @@ class _Resolver:
         self._staged: dict[str, str] = {}       # write key -> sandbox path of the file output
         self._dict_keys: dict[int, list] = {}   # id(descriptor) -> resolved keys
         self.staged_any = False
+        self._entry: dict | None = None
 
     # ---- before the call ----------------------------------------------------------------
     def value(self, descriptor: list, writable: bool = True):
@@ -148,26 +150,29 @@ class _Resolver:
     def collect_outputs(self, entry: dict, args: list, kwargs: dict, result,
                         data_dir: str) -> list:
         outputs: list = []
+        self._entry = entry
         for descriptor, value in zip(entry["args"], args):
             self._collect(descriptor, value, outputs, data_dir)
         for name, descriptor in entry["kwargs"].items():
             self._collect(descriptor, kwargs[name], outputs, data_dir)
         returns = entry["returns"]
         if len(returns) == 1:
-            outputs.append(_object_output(returns[0], result))
+            outputs.append(_object_output(returns[0], result, entry, "its return value"))
         elif returns:
             if not isinstance(result, (tuple, list)) or len(result) != len(returns):
                 got = f"a {type(result).__name__}" + (
                     f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
                 raise ValueError(f"task {entry['name']} declares returns={len(returns)} but "
                                  f"returned {got}")
-            outputs.extend(_object_output(key, item) for key, item in zip(returns, result))
+            outputs.extend(_object_output(key, item, entry, f"its return value #{index}")
+                           for index, (key, item) in enumerate(zip(returns, result)))
         return outputs
 
     def _collect(self, descriptor: list, value, outputs: list, data_dir: str) -> None:
         tag = descriptor[0]
         if tag == "o":
-            outputs.append(_object_output(descriptor[2], value))
+            outputs.append(_object_output(descriptor[2], value, self._entry,
+                                          "a parameter it writes"))
         elif tag == "f" and descriptor[3] is not None:
             outputs.append(self._file_output(descriptor[3], descriptor[4], data_dir))
         elif tag == "c":
@@ -219,9 +224,14 @@ def _writes(descriptor: list) -> bool:
 _PLAIN = (type(None), bool, int, float, str, bytes)
 
 
-def _object_output(key: str, value) -> Output:
+def _object_output(key: str, value, entry: dict | None, what: str) -> Output:
     if type(value) in _PLAIN:         # the common tiny result: skip the cloudpickle machinery
         data = pickle.dumps(value, protocol=5)
         return Output(key, "obj", [data], None, len(data))
-    frames = serialize(value)
+    try:
+        frames = serialize(value)
+    except SerializationError as error:
+        task = f"task {entry['name']}: " if entry else ""
+        raise SerializationError(f"{task}{what}, of type {type(value).__name__}, cannot be "
+                                 f"sent back: {error}") from None
     return Output(key, "obj", frames, None, frames_nbytes(frames))

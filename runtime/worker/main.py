@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from collections import deque
@@ -210,8 +211,8 @@ class Worker:
             self._satisfy(key)
         for key in message.missing:
             for task in self.waiting_for_key.pop(key, []):
-                self._fail_locally(task.entry, f"input {key} is no longer held by the worker "
-                                               f"that produced it")
+                self._fail_locally(task.entry, f"its input {key} is no longer held by the "
+                                               f"worker that produced it")
 
     def _satisfy(self, key: str) -> None:
         waiters = self.waiting_for_key.pop(key, None)
@@ -326,8 +327,8 @@ class Worker:
                 entry = self.running_entries.pop(task_id, None)
                 self.pending.pop(task_id, None)
                 if entry is not None:
-                    self._fail_locally(entry, f"the executor process running it died "
-                                              f"(exit code {code})")
+                    self._fail_locally(entry, f"the executor process running it "
+                                              f"{_death(code)}")
         for slot in self.pool.running():
             entry = self.running_entries.get(slot.task_id)
             limit = entry.get("time_out", 0) if entry else 0
@@ -336,7 +337,8 @@ class Worker:
                 self._resend(self.pool.replace(slot))
                 self.running_entries.pop(task_id, None)
                 self.pending.pop(task_id, None)
-                self._fail_locally(entry, f"time_out: still running after {limit} s; killed")
+                self._fail_locally(entry, f"exceeded its time_out of {limit:g} s and was killed "
+                                          f"(its executor process is replaced)")
         self._start_runnable()
 
     def _resend(self, task_ids: list[int]) -> None:
@@ -365,7 +367,7 @@ class Worker:
 
     def _fail_locally(self, entry: dict, message: str) -> None:
         self.pending.pop(entry["id"], None)
-        failed = protocol.TaskFailed(entry["id"], f"RuntimeError: {message}",
+        failed = protocol.TaskFailed(entry["id"], f"RuntimeError: task {entry['name']}: {message}",
                                      f"task {entry['name']}: {message}\n", False, 0)
         self.control.send_multipart(protocol.encode(failed))
 
@@ -385,6 +387,17 @@ class Worker:
         self.pool.stop()
         self.context.destroy(linger=0)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _death(code: int) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory? the kernel's OOM killer sends it)" if code == -9 else ""
+        return f"was killed by {name}{hint}"
+    return f"died (exit code {code})"
 
 
 def main(argv: list[str] | None = None) -> int:
