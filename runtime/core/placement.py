@@ -167,7 +167,7 @@ class Placement:
         self._give_back(worker, task)
         for worker_id in task.co_workers:
             co_worker = self.workers.get(worker_id)
-            if co_worker is not None:
+            if co_worker is not None and task.task_id in co_worker.running:
                 self._give_back(co_worker, task)
                 co_worker.foreign_reservations -= 1
         task.co_workers = ()
@@ -289,6 +289,9 @@ class Placement:
 
     @staticmethod
     def _give_back(worker: WorkerSlots, task: TaskRecord) -> None:
+        """Idempotent: a task released twice (lost co-worker, then done) gives back once."""
+        if task.task_id not in worker.running:
+            return
         need = task.requirements
         worker.running.discard(task.task_id)
         worker.free_units += need.computing_units
