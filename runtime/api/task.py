@@ -135,6 +135,8 @@ class TaskFunction:
                  "args": entry_args, "kwargs": entry_kwargs,
                  "returns": builder.writes[-returns:] if returns else [],
                  "units": self._requirements().computing_units, "time_out": self.time_out}
+        if self.options.get("cache"):
+            entry["cache"] = True           # memoize (runtime.master.reuse)
         call = builder.build(task_id, entry["fn"], entry)
         session.submit(call, self._requirements(), self.priority,
                        session.group_stack[-1] if session.group_stack else None)

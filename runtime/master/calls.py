@@ -20,6 +20,9 @@ class TaskCall:
     writes: tuple[str, ...]
     kinds: dict                         # key -> "obj" | "file" | "dir" for every read key
     call_site: str = ""                 # "app.py:12", for error messages
+    # (content key, read versions' identities, "journal" | "cache" | None where its outputs
+    # are persisted) when the run keys its tasks (runtime.master.reuse)
+    identity: tuple | None = None
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from ..core.context import running_task
 from ..core.records import CancelRunning, Dispatch, FetchValue, WorkerSlots
 from ..transport.payload import serialize
 from ..worker.execution import StoredInput, TaskError, run_task
+from ..worker.persist import append_record
 from .calls import MasterValue
 from .shell import Shell
 
@@ -76,6 +77,7 @@ class InlineBackend(Shell):
                                              self._function(call.function_id),
                                              os.path.join(self._scratch, "sandbox"),
                                              self._data_dir)
+            append_record(call.entry, outputs)
         except TaskError as error:
             try:
                 exception_frames = [bytes(f) for f in serialize(error.exception)]

@@ -20,6 +20,7 @@ from ..core.versioning import DataRegistry
 from ..resources import ResourceModel, load_resources
 from ..transport.auth import new_run_key
 from .calls import MasterValue, TaskCall
+from .reuse import start_reuse
 from .shell import Waiter
 
 log = logging.getLogger("superscalar.master")
@@ -34,6 +35,7 @@ class SessionOptions:
     log_level: str = "WARNING"
     pythonpath: list = field(default_factory=list)
     python: str | None = None
+    reuse: object = None        # runtime.master.reuse.ReuseOptions: journal, resume, cache
 
 
 class Session:
@@ -55,6 +57,7 @@ class Session:
             from .inline import InlineBackend
             self.backend = InlineBackend()
         self.stopped = False
+        self.reuse = start_reuse(self, options.reuse, options.distributed)
 
     # ---- start ----------------------------------------------------------------------------
     def _start_distributed(self, options: SessionOptions):
@@ -111,6 +114,8 @@ class Session:
 
     def submit(self, call: TaskCall, requirements: Requirements, priority: bool,
                group: str | None) -> None:
+        if self.reuse is not None and self.reuse.before_submit(call):
+            return                      # outputs reused from the journal or the cache
         record = TaskRecord(call.task_id, call.name, call.reads, call.writes, call,
                             requirements, priority, group)
         self.backend.admit_task()
@@ -148,6 +153,8 @@ class Session:
         keys = []
         while releases:
             keys.append(releases.popleft())
+        if self.reuse is not None:
+            self.reuse.forget(keys)
         self.backend.post(self._release_on_io_thread, keys)
 
     def _release_on_io_thread(self, keys: list) -> None:
@@ -243,7 +250,10 @@ class Session:
         if self.stopped:
             return
         self.stopped = True
+        failed = len(self.backend.engine.failures)
         self.backend.stop()
+        if self.reuse is not None:
+            self.reuse.close(failed)
         for root in (getattr(self, "work_root", None), getattr(self, "_snapshot_root", None)):
             if root:
                 shutil.rmtree(root, ignore_errors=True)
