@@ -365,9 +365,8 @@ class Engine:
         if version.waiters:
             return
         del self.versions[version.key]
-        for location in version.locations:
-            if location != MASTER:
-                instructions.append(DeleteVersions(location, (version.key,)))
+        for location in version.locations:        # MASTER too: the shell drops its copy
+            instructions.append(DeleteVersions(location, (version.key,)))
 
     def worker_lost(self, worker_id: str, message: str) -> list:
         """A worker died: its running tasks fail (retry elsewhere comes with on_failure), its

@@ -28,6 +28,9 @@ import types
 import msgpack
 
 DIGEST_SIZE = 16
+_blake2b = hashlib.blake2b
+# task_key runs on the application thread only; msgpack.packb would build a Packer per call
+_SHAPE_PACKER = msgpack.Packer(use_bin_type=True)
 _LIBRARY_ROOTS = tuple({os.path.realpath(p) for p in sysconfig.get_paths().values() if p})
 _RUNTIME_PACKAGES = ("runtime", "pycompss")
 
@@ -42,7 +45,7 @@ def digest(*parts) -> bytes:
 
 
 def output_identity(task_key: bytes, index: int) -> bytes:
-    return digest(task_key, index.to_bytes(4, "little"))
+    return _blake2b(task_key + index.to_bytes(4, "little"), digest_size=DIGEST_SIZE).digest()
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -97,12 +100,15 @@ _TRACKER_SCAN_LIMIT = 1 << 20
 _tracker_cache: dict = {"size": -1, "map": {}}
 
 
+try:
+    from cloudpickle import cloudpickle as _cloudpickle_internals
+    _TRACKERS_BY_CLASS = _cloudpickle_internals._DYNAMIC_CLASS_TRACKER_BY_CLASS
+except (ImportError, AttributeError):      # another cloudpickle: such values only miss
+    _TRACKERS_BY_CLASS = {}
+
+
 def _class_trackers() -> dict:
-    try:
-        from cloudpickle import cloudpickle as internals
-        by_class = internals._DYNAMIC_CLASS_TRACKER_BY_CLASS
-    except (ImportError, AttributeError):
-        return {}
+    by_class = _TRACKERS_BY_CLASS
     if len(by_class) != _tracker_cache["size"]:
         mapping = {}
         for cls, tracker in list(by_class.items()):
@@ -116,22 +122,32 @@ def _class_trackers() -> dict:
 
 def task_key(call, function_identity: bytes, read_identities: list) -> bytes:
     """The content key of one TaskCall. Read keys in descriptors become their position in
-    `call.reads`, whose identities are hashed in order: run-local names (d3v1) never matter."""
-    positions = {key: index for index, key in enumerate(call.reads)}
+    `call.reads`, whose identities (all DIGEST_SIZE bytes) are hashed in order: run-local
+    names (d3v1) never matter. Runs once per task: kept to a few C calls."""
+    positions = {key: index for index, key in enumerate(call.reads)} if call.reads else None
     entry = call.entry
+    kwargs = entry["kwargs"]
     shape = [[_canonical(d, positions) for d in entry["args"]],
-             [[name, _canonical(d, positions)] for name, d in entry["kwargs"].items()],
-             len(entry["returns"])]
-    return digest(b"task-v1", function_identity, msgpack.packb(shape, use_bin_type=True),
-                  *read_identities, b"frames", *_stable_frames(call.frames))
+             [[name, _canonical(d, positions)] for name, d in kwargs.items()] if kwargs else 0,
+             len(entry["returns"]), len(read_identities)]
+    hasher = _blake2b(b"task-v1" + function_identity, digest_size=DIGEST_SIZE)
+    hasher.update(_SHAPE_PACKER.pack(shape))
+    hasher.update(b"".join(read_identities))
+    frames = call.frames
+    if frames:
+        frames = _stable_frames(frames)
+        hasher.update(b"".join(memoryview(f).nbytes.to_bytes(8, "little") for f in frames))
+        for frame in frames:
+            hasher.update(frame)
+    return hasher.digest()
 
 
 def _canonical(descriptor: list, positions: dict) -> list:
     tag = descriptor[0]
-    if tag == "r":
-        return ["r", positions[descriptor[1]]]
     if tag == "v":
         return descriptor
+    if tag == "r":
+        return ["r", positions[descriptor[1]]]
     if tag == "o":
         source = descriptor[1]
         return ["o", None if source is None else _canonical(source, positions)]
@@ -251,7 +267,11 @@ class FunctionIdentities:
         return digest(b"pickled", stream.getbuffer(), *[b.raw() for b in buffers])
 
 
-class _StablePickler(pickle.Pickler):
+class _StablePickler(pickle._Pickler):
+    """The pure-Python pickler: unlike the C one it asks reducer_override about every object,
+    sets included, whose iteration order changes with each process's hash seed. (Slower, but
+    it only runs once per function per run, on the globals the function uses.)"""
+
     def __init__(self, stream, identities: FunctionIdentities, buffers: list):
         super().__init__(stream, protocol=5, buffer_callback=buffers.append)
         self._identities = identities
@@ -259,6 +279,9 @@ class _StablePickler(pickle.Pickler):
     def reducer_override(self, obj):
         if isinstance(obj, (types.FunctionType, type, types.ModuleType)):
             return _Identified, (self._identities.value(obj),)
+        if isinstance(obj, (set, frozenset)):
+            members = sorted(self._identities.value(member) for member in obj)
+            return _Identified, (digest(type(obj).__name__, *members),)
         return NotImplemented
 
 

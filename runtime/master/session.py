@@ -158,9 +158,11 @@ class Session:
         self.backend.post(self._release_on_io_thread, keys)
 
     def _release_on_io_thread(self, keys: list) -> None:
+        engine = self.backend.engine
         for key in keys:
-            self.backend.store.drop(key)
-            self.backend.apply(self.backend.engine.release(key))
+            self.backend.apply(engine.release(key))
+            if key not in engine.versions:     # else pending readers still need the master's
+                self.backend.store.drop(key)   # copy; dropped when the engine collects it
 
     def wait_keys(self, keys) -> Waiter:
         waiter = Waiter(keys)
