@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(application: str, arguments: list, options, log_dir: str, level: str,
         reuse=None) -> int:
     from ..api.lifecycle import finish_session
+    from ..master.reuse import JournalError
     from ..master.session import SessionOptions, start_session
     from ..resources import ResourceFileError
     app_dir = os.path.dirname(application)
@@ -120,7 +121,7 @@ def run(application: str, arguments: list, options, log_dir: str, level: str,
             distributed=True, resources=options.resources, project=options.project,
             log_dir=log_dir, log_level=level, pythonpath=pythonpath,
             python=options.python_interpreter, reuse=reuse))
-    except ResourceFileError as error:
+    except (ResourceFileError, JournalError) as error:
         print(f"runcompss: {error}", file=sys.stderr)
         return 2
     sys.argv = [application, *arguments]

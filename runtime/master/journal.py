@@ -142,12 +142,6 @@ class Journal:
         self._writer.flush()
         shutil.rmtree(self.outputs_dir, ignore_errors=True)
 
-    # ---- reading a journal (tests, the CLI) --------------------------------------------------------
-    def counts(self, run: int) -> dict:
-        rows = self._reader.execute("SELECT status, count(*) FROM tasks WHERE run=? "
-                                    "GROUP BY status", (run,)).fetchall()
-        return dict(rows)
-
 
 class _Writer:
     """The only connection that writes task rows: batches them into few transactions."""
@@ -168,6 +162,8 @@ class _Writer:
         self._thread.start()
 
     def add(self, row: tuple) -> None:
+        if self.error is not None:
+            return                      # the journal stopped (logged once); the run goes on
         self._rows.append(row)
         if len(self._rows) >= self._events:
             self._wake.set()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 from dataclasses import dataclass
 
 from ..core.states import TaskState
@@ -28,6 +29,10 @@ log = logging.getLogger("superscalar.reuse")
 
 CACHE_ENV = "SUPERSCALAR_CACHE_DIR"
 _DONE, _FAILED, _CANCELLED = TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be opened or written at all; the message names its folder."""
 
 
 def default_cache_dir() -> str:
@@ -67,15 +72,19 @@ class TaskReuse:
 
     def _open_journal(self) -> Journal:
         folder = self.options.journal_dir
-        if not self.options.resume:
-            _remove_store(folder)            # a fresh run starts a fresh journal
-        journal = Journal(folder, self.options.commit_seconds, self.options.commit_events)
-        if self.options.resume:
-            indexed = journal.index_outputs()
-            reusable = journal.mark_finished_outputs()
-            log.info("resuming from %s: %d persisted task records, %d newly reusable",
-                     folder, indexed, reusable)
-        journal.start_run(self.options.application, self.options.arguments)
+        try:
+            if not self.options.resume:
+                _remove_store(folder)            # a fresh run starts a fresh journal
+            journal = Journal(folder, self.options.commit_seconds, self.options.commit_events)
+            if self.options.resume:
+                indexed = journal.index_outputs()
+                reusable = journal.mark_finished_outputs()
+                log.info("resuming from %s: %d persisted task records, %d newly reusable",
+                         folder, indexed, reusable)
+            journal.start_run(self.options.application, self.options.arguments)
+        except (OSError, sqlite3.Error) as error:
+            raise JournalError(f"cannot use the journal in {folder}: {error}; run without "
+                               f"--resume to start a new one, or with --no_journal") from None
         return journal
 
     # ---- submit (application thread) ---------------------------------------------------------
@@ -113,6 +122,13 @@ class TaskReuse:
         return False
 
     def _find(self, key: bytes, wants_cache: bool):
+        try:
+            return self._look_up(key, wants_cache)
+        except sqlite3.Error as error:       # a damaged index: the task runs, the user hears
+            log.warning("journal lookup failed, the task runs: %s", error)
+            return None
+
+    def _look_up(self, key: bytes, wants_cache: bool):
         if self.options.resume and self.journal is not None:
             location = self.journal.lookup(key, require_done=True)
             if location is not None:
@@ -195,7 +211,10 @@ class TaskReuse:
             self.cancelled += 1
         else:
             return
-        key, inputs, stored = task.payload.identity
+        identity = task.payload.identity
+        if identity is None:
+            return
+        key, inputs, stored = identity
         self.journal.record(task.task_id, key, task.name, new.value.lower(), inputs,
                             stored if new is _DONE else None)
 
@@ -209,6 +228,8 @@ class TaskReuse:
         self.journal.flush()
 
     def close(self, failed_tasks: int) -> None:
+        for line in self.summary():
+            log.info(line.replace("[superscalar] ", ""))
         if self.journal is not None:
             succeeded = failed_tasks == 0 and self.exit_code == 0
             self.journal.finish_run("succeeded" if succeeded else "failed", self.reused,
@@ -255,7 +276,11 @@ def start_reuse(session, options: ReuseOptions | None, distributed: bool):
         if distributed:
             return None
         options = ReuseOptions()
-    reuse = TaskReuse(options, session)
+    try:
+        reuse = TaskReuse(options, session)
+    except JournalError:
+        session.backend.stop()          # workers were started already: stop them cleanly
+        raise
     if reuse.journal is not None:
         session.backend.call(session.backend.engine.subscribe, reuse.observe)
     return reuse

@@ -20,7 +20,6 @@ from ..transport.auth import run_key_from_environment
 from ..transport.payload import serialize
 from .execution import StoredInput, TaskError, run_task
 from .lifetime import die_with_parent
-from .persist import append_record
 from .worker_context import enter_worker_context
 
 
@@ -87,7 +86,6 @@ class Executor:
             task_frames = frames[base:base + entry["frames"][1]]
             outputs, duration = run_task(entry, task_frames, inputs, function,
                                          self._sandbox_root, self._data_dir)
-            append_record(entry, outputs)       # before the result is reported: see persist.py
         except TaskError as error:
             self._streams.finish_task(entry["id"])
             self._send_failure(entry, error)

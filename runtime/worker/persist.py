@@ -1,22 +1,24 @@
 """Persisted task outputs: append-only pack files written by whoever ran the task.
 
-    executor (or the sequential backend)                    master, next run (--resume, cache)
-    run_task ─► outputs ─► append_record(entry, outputs)     scan(pack) ─► index (journal.py)
-                            │ one record per task, one         read(pack, offset, length)
-                            ▼ write() before ExecResult           ─► frames (mmap slices), paths
+    worker (or the sequential backend)                        master, next run (--resume, cache)
+    ExecResult ─► store ─► pending records ─► at the end of      scan(pack) ─► index (journal.py)
+                           the loop turn: append_records()       read(pack, offset, length)
+                           (one writev), then TasksDone            ─► frames (mmap slices), paths
                   <store>/outputs/pack-<host>-<pid>-<token>.ssp
-                  <store>/outputs/files/<task key>-<index>       (FILE/DIRECTORY outputs)
+                  <store>/outputs/files/<task key>-<index>        (FILE/DIRECTORY outputs)
 
-Why here and why like this: the process that produced an output already holds its bytes, so
-writing them costs one append, and the master never fetches results it does not need. One
-record holds every output of a task, so a record that is complete proves the task finished; a
+Why here and why like this: the worker already holds the outputs' bytes, so persisting costs an
+append, and the master never fetches results it does not need. Records are written in the
+loop turn that reports their tasks, just before the report: a task the master hears of is
+persisted, and a chain's next task has already started, so the write is off its critical path.
+One record holds every output of a task, so a complete record proves the task finished; a
 kill -9 can only leave a truncated record at the end of a pack, which a scan stops at. 10^6
-small outputs become a few large files (one per executor process), not 10^6 files. Large
-arrays are read back through mmap: a resumed run touches only the pages it sends on.
+small outputs become a few large files (one per worker process), not 10^6 files. Large arrays
+are read back through mmap: a resumed run touches only the pages it sends on.
 
 Record layout: MAGIC, u32 header length, msgpack header [task_key, [output, ...]], payload.
 An output is ["obj", [frame lengths]] (frames follow in the payload, in order) or
-[kind, relative path, nbytes] for a file or directory copied under files/.
+[kind, relative path, nbytes] for a file or directory linked or copied under files/.
 """
 from __future__ import annotations
 
@@ -35,20 +37,41 @@ MAGIC = b"SSP1"
 _PREFIX = struct.Struct("<4sI")
 PACK_SUFFIX = ".ssp"
 FILES_DIR = "files"
+_SMALL = 64 * 1024            # parts below this are copied into one buffer, larger go as-is
+_MAX_PARTS = 512              # below the kernel's IOV_MAX for one writev
 
 
 class _PackWriter:
     """This process's pack in one outputs folder (opened on first use, after any fork)."""
 
     def __init__(self, folder: str):
-        self.folder = folder
         self.pid = os.getpid()
         os.makedirs(folder, exist_ok=True)
         name = f"pack-{socket.gethostname()}-{self.pid}-{os.urandom(4).hex()}{PACK_SUFFIX}"
         self.fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
                           0o644)
+        self.parts: list = []
+        self.small = bytearray()
 
-    def append(self, parts: list) -> None:
+    def add(self, part) -> None:
+        if memoryview(part).nbytes < _SMALL:
+            self.small += part
+            return
+        self._seal_small()
+        self.parts.append(part)
+        if len(self.parts) >= _MAX_PARTS:
+            self.write()
+
+    def _seal_small(self) -> None:
+        if self.small:
+            self.parts.append(self.small)
+            self.small = bytearray()
+
+    def write(self) -> None:
+        self._seal_small()
+        parts, self.parts = self.parts, []
+        if not parts:
+            return
         total = sum(memoryview(part).nbytes for part in parts)
         written = os.writev(self.fd, parts)
         if written != total:              # a short write (huge records): finish it in pieces
@@ -58,24 +81,46 @@ class _PackWriter:
 
 
 _writers: dict[str, _PackWriter] = {}
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def append_records(records: list) -> None:
+    """Persist finished tasks' outputs: `records` = [(persist, outputs)], persist being the
+    entry's ["persist"] = [outputs folder, task key, write keys in order]. Never fails a task:
+    an output that cannot be persisted only means the task runs again on resume."""
+    used = {}
+    for persist, outputs in records:
+        folder, task_key, writes = persist
+        try:
+            writer = _writer(folder)
+            _add_record(writer, folder, task_key, writes, outputs)
+            used[id(writer)] = writer
+        except Exception as error:   # disk full, permissions: the task itself succeeded
+            log.warning("could not persist the outputs of task %s in %s: %s",
+                        bytes(task_key).hex(), folder, error)
+    for writer in used.values():
+        try:
+            writer.write()
+        except OSError as error:
+            log.warning("could not persist task outputs: %s", error)
 
 
 def append_record(entry: dict, outputs: list) -> None:
-    """Persist a finished task's outputs if its entry asks for it (entry["persist"] =
-    [outputs folder, task key, write keys in order]). Never fails the task: an output that
-    cannot be persisted only means the task runs again on resume."""
+    """One task, if its entry asks for it (the sequential backend)."""
     persist = entry.get("persist")
-    if not persist:
-        return
-    folder, task_key, writes = persist
-    try:
-        _append(folder, task_key, writes, outputs)
-    except Exception as error:   # disk full, permissions: the task itself succeeded
-        log.warning("could not persist the outputs of task %s in %s: %s",
-                    entry.get("name"), folder, error)
+    if persist:
+        append_records([(persist, outputs)])
 
 
-def _append(folder: str, task_key: bytes, writes: list, outputs: list) -> None:
+def _writer(folder: str) -> _PackWriter:
+    writer = _writers.get(folder)
+    if writer is None or writer.pid != os.getpid():
+        writer = _writers[folder] = _PackWriter(folder)
+    return writer
+
+
+def _add_record(writer: _PackWriter, folder: str, task_key: bytes, writes: list,
+                outputs: list) -> None:
     by_key = {output.key: output for output in outputs}
     if len(by_key) != len(writes) or any(key not in by_key for key in writes):
         raise ValueError(f"outputs {sorted(by_key)} do not match the declared {writes}")
@@ -86,23 +131,32 @@ def _append(folder: str, task_key: bytes, writes: list, outputs: list) -> None:
             described.append(["obj", [memoryview(f).nbytes for f in output.frames]])
             payload.extend(output.frames)
         else:
-            relative = os.path.join(FILES_DIR, f"{task_key.hex()}-{index}")
-            _copy_path(output.kind, output.path, os.path.join(folder, relative))
+            relative = os.path.join(FILES_DIR, f"{bytes(task_key).hex()}-{index}")
+            _link_or_copy(output.kind, output.path, os.path.join(folder, relative))
             described.append([output.kind, relative, output.nbytes])
-    header = msgpack.packb([task_key, described], use_bin_type=True)
-    writer = _writers.get(folder)
-    if writer is None or writer.pid != os.getpid():
-        writer = _writers[folder] = _PackWriter(folder)
-    writer.append([_PREFIX.pack(MAGIC, len(header)), header, *payload])
+    header = _packer.pack([task_key, described])
+    writer.add(_PREFIX.pack(MAGIC, len(header)) + header)
+    for frame in payload:
+        writer.add(frame)
 
 
-def _copy_path(kind: str, source: str, target: str) -> None:
+def _link_or_copy(kind: str, source: str, target: str) -> None:
+    """Versions are immutable files (a new version is a new file): a hard link is a copy."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
     if kind == "dir":
         if os.path.isdir(target):
             shutil.rmtree(target)
-        shutil.copytree(source, target)
+        shutil.copytree(source, target, copy_function=_link_or_copy_file)
     else:
+        _link_or_copy_file(source, target)
+
+
+def _link_or_copy_file(source: str, target: str) -> None:
+    try:
+        if os.path.exists(target):
+            os.unlink(target)
+        os.link(source, target)
+    except OSError:                        # another file system, or no hard links there
         shutil.copyfile(source, target)
 
 
