@@ -78,9 +78,8 @@ class TaskReuse:
             journal = Journal(folder, self.options.commit_seconds, self.options.commit_events)
             if self.options.resume:
                 indexed = journal.index_outputs()
-                reusable = journal.mark_finished_outputs()
-                log.info("resuming from %s: %d persisted task records, %d newly reusable",
-                         folder, indexed, reusable)
+                log.info("resuming from %s: %d more persisted task records indexed", folder,
+                         indexed)
             journal.start_run(self.options.application, self.options.arguments)
         except (OSError, sqlite3.Error) as error:
             raise JournalError(f"cannot use the journal in {folder}: {error}; run without "

@@ -174,25 +174,31 @@ def scan(path: str, start: int = 0) -> tuple[list, int]:
     """Complete records from byte `start`: ([(task_key, offset, length)], end of the last
     complete record). A truncated or garbled tail ends the scan."""
     records = []
-    size = os.path.getsize(path)
     offset = start
     with open(path, "rb") as handle:
-        handle.seek(start)
-        while offset + _PREFIX.size <= size:
-            magic, header_length = _PREFIX.unpack(handle.read(_PREFIX.size))
-            if magic != MAGIC or offset + _PREFIX.size + header_length > size:
-                break
+        size = os.fstat(handle.fileno()).st_size
+        if size <= start:
+            return records, start
+        with mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
             try:
-                task_key, described = msgpack.unpackb(handle.read(header_length), raw=False)
-                payload = sum(sum(item[1]) for item in described if item[0] == "obj")
-            except Exception:
-                break
-            length = _PREFIX.size + header_length + payload
-            if offset + length > size:
-                break
-            records.append((bytes(task_key), offset, length))
-            offset += length
-            handle.seek(offset)
+                while offset + _PREFIX.size <= size:
+                    magic, header_length = _PREFIX.unpack_from(view, offset)
+                    header_end = offset + _PREFIX.size + header_length
+                    if magic != MAGIC or header_end > size:
+                        break
+                    try:
+                        task_key, described = msgpack.unpackb(view[offset + _PREFIX.size:
+                                                                   header_end], raw=False)
+                        payload = sum(sum(item[1]) for item in described if item[0] == "obj")
+                    except Exception:
+                        break
+                    if header_end + payload > size:
+                        break
+                    records.append((bytes(task_key), offset, header_end + payload - offset))
+                    offset = header_end + payload
+            finally:
+                view.release()
     return records, offset
 
 
