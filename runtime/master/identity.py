@@ -18,7 +18,6 @@ unpicklable global, a set's iteration order) can only cause a miss, never a wron
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 import sys
@@ -258,13 +257,25 @@ class FunctionIdentities:
         return self._pickled(value)
 
     def _pickled(self, value) -> bytes:
-        stream = io.BytesIO()
+        """Streamed into the hash: a large global (a model, an array) is never copied."""
+        hasher = _blake2b(b"pickled", digest_size=DIGEST_SIZE)
         buffers: list = []
         try:
-            _StablePickler(stream, self, buffers).dump(value)
+            _StablePickler(_HashingFile(hasher), self, buffers).dump(value)
         except Exception:
             return digest(b"unpicklable", _qualified_name(type(value)))
-        return digest(b"pickled", stream.getbuffer(), *[b.raw() for b in buffers])
+        for buffer in buffers:
+            raw = buffer.raw()
+            hasher.update(raw.nbytes.to_bytes(8, "little"))
+            hasher.update(raw)
+        return hasher.digest()
+
+
+class _HashingFile:
+    __slots__ = ("write",)
+
+    def __init__(self, hasher):
+        self.write = hasher.update
 
 
 class _StablePickler(pickle._Pickler):

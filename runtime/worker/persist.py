@@ -45,6 +45,7 @@ class _PackWriter:
     """This process's pack in one outputs folder (opened on first use, after any fork)."""
 
     def __init__(self, folder: str):
+        self.folder = folder
         self.pid = os.getpid()
         os.makedirs(folder, exist_ok=True)
         name = f"pack-{socket.gethostname()}-{self.pid}-{os.urandom(4).hex()}{PACK_SUFFIX}"
@@ -96,13 +97,24 @@ def append_records(records: list) -> None:
             _add_record(writer, folder, task_key, writes, outputs)
             used[id(writer)] = writer
         except Exception as error:   # disk full, permissions: the task itself succeeded
-            log.warning("could not persist the outputs of task %s in %s: %s",
-                        bytes(task_key).hex(), folder, error)
+            _warn_once(folder, f"could not persist the outputs of task {bytes(task_key).hex()} "
+                               f"in {folder}: {error}; such tasks run again on resume")
     for writer in used.values():
         try:
             writer.write()
         except OSError as error:
-            log.warning("could not persist task outputs: %s", error)
+            _warn_once(writer.folder, f"could not persist task outputs in {writer.folder}: "
+                                      f"{error}; such tasks run again on resume")
+
+
+_warned: set = set()
+
+
+def _warn_once(folder: str, message: str) -> None:
+    """10^6 tasks must not log 10^6 times that their folder is not writable."""
+    if folder not in _warned:
+        _warned.add(folder)
+        log.warning(message)
 
 
 def append_record(entry: dict, outputs: list) -> None:
