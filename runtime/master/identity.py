@@ -119,18 +119,26 @@ def _class_trackers() -> dict:
 
 # ---- tasks -------------------------------------------------------------------------------------
 
-def task_key(call, function_identity: bytes, read_identities: list) -> bytes:
+def function_hasher(function_identity: bytes):
+    """The start of the key of every task of one function (copied per task: cheaper)."""
+    return _blake2b(b"task-v1" + function_identity, digest_size=DIGEST_SIZE)
+
+
+def task_key(call, seeded_hasher, read_identities: list) -> bytes:
     """The content key of one TaskCall. Read keys in descriptors become their position in
     `call.reads`, whose identities (all DIGEST_SIZE bytes) are hashed in order: run-local
-    names (d3v1) never matter. Runs once per task: kept to a few C calls."""
-    positions = {key: index for index, key in enumerate(call.reads)} if call.reads else None
+    names (d3v1, write keys) never matter. Runs once per task: kept to a few C calls."""
     entry = call.entry
-    kwargs = entry["kwargs"]
-    shape = [[_canonical(d, positions) for d in entry["args"]],
-             [[name, _canonical(d, positions)] for name, d in kwargs.items()] if kwargs else 0,
-             len(entry["returns"]), len(read_identities)]
-    hasher = _blake2b(b"task-v1" + function_identity, digest_size=DIGEST_SIZE)
-    hasher.update(_SHAPE_PACKER.pack(shape))
+    args, kwargs = entry["args"], entry["kwargs"]
+    if call.reads or not _all_captured(args) or (kwargs and not _all_captured(kwargs.values())):
+        positions = {key: index for index, key in enumerate(call.reads)}
+        args = [_canonical(d, positions) for d in args]
+        kwargs = [[name, _canonical(d, positions)] for name, d in kwargs.items()]
+    else:                                  # only captured values: nothing run-local to replace
+        kwargs = list(kwargs.items())
+    hasher = seeded_hasher.copy()
+    hasher.update(_SHAPE_PACKER.pack([args, kwargs, len(entry["returns"]),
+                                      len(read_identities)]))
     hasher.update(b"".join(read_identities))
     frames = call.frames
     if frames:
@@ -139,6 +147,13 @@ def task_key(call, function_identity: bytes, read_identities: list) -> bytes:
         for frame in frames:
             hasher.update(frame)
     return hasher.digest()
+
+
+def _all_captured(descriptors) -> bool:
+    for descriptor in descriptors:
+        if descriptor[0] != "v":
+            return False
+    return True
 
 
 def _canonical(descriptor: list, positions: dict) -> list:

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 
 from ..core.states import TaskState
 from .calls import MasterValue
-from .identity import (DEFAULT_FUNCTIONS, digest, frames_identity, output_identity,
-                       path_identity, task_key)
+from .identity import (DEFAULT_FUNCTIONS, digest, frames_identity, function_hasher,
+                       output_identity, path_identity, task_key)
 from .journal import DATABASE, OUTPUTS, Journal
 
 log = logging.getLogger("superscalar.reuse")
 
 CACHE_ENV = "SUPERSCALAR_CACHE_DIR"
 _DONE, _FAILED, _CANCELLED = TaskState.DONE, TaskState.FAILED, TaskState.CANCELLED
+_STATUS = {_DONE: "done", _FAILED: "failed", _CANCELLED: "cancelled"}
 
 
 class JournalError(RuntimeError):
@@ -57,7 +58,7 @@ class TaskReuse:
     def __init__(self, options: ReuseOptions, session):
         self.options = options
         self._session = session
-        self._function_identities: dict[int, bytes] = {}     # function id -> identity
+        self._function_hashers: dict[int, object] = {}   # function id -> seeded key hasher
         # version key -> identity; dropped when the application releases the version or a
         # newer version of the same datum is written (no new task can read it any more)
         self._identities: dict[str, bytes] = {}
@@ -89,19 +90,23 @@ class TaskReuse:
     # ---- submit (application thread) ---------------------------------------------------------
     def before_submit(self, call) -> bool:
         """Key the task; True if its outputs were reused and it must not run."""
-        inputs = [self._read_identity(key) for key in call.reads]
+        inputs = [self._read_identity(key) for key in call.reads] if call.reads else []
         try:
-            key = task_key(call, self._function_identity(call.function_id), inputs)
+            key = task_key(call, self._function_hasher(call.function_id), inputs)
         except Exception as error:   # never a wrong hit: an unkeyable task simply runs
             log.warning("task %s (%s) cannot be keyed, it always runs: %s", call.name,
                         call.call_site, error)
             key = digest(b"unkeyable", os.urandom(16))
         writes = call.writes
+        identities = self._identities
         for index, write in enumerate(writes):
-            self._identities[write] = output_identity(key, index)
-            self._forget_previous(write)
-        wants_cache = self.options.cache_all or bool(call.entry.get("cache"))
-        found = self._find(key, wants_cache)
+            identities[write] = output_identity(key, index)
+            if not write.endswith("v1"):
+                self._forget_previous(write)
+        wants_cache = self.options.cache_all or "cache" in call.entry
+        found = None
+        if wants_cache or self.options.resume:
+            found = self._find(key, wants_cache)
         input_bytes = b"".join(inputs)
         if found is not None and self._load(call, *found):
             self.reused += 1
@@ -116,7 +121,7 @@ class TaskReuse:
         elif self.journal is not None and call.name not in self._avoid:
             store, stored = self.journal, "journal"
         if store is not None:
-            call.entry["persist"] = [store.outputs_dir, key, list(writes)]
+            call.entry["persist"] = [store.outputs_dir, key, writes]
         call.identity = (key, input_bytes, stored)
         return False
 
@@ -154,14 +159,15 @@ class TaskReuse:
             self._session.add_master_value(write, MasterValue(kind, frames, path), nbytes)
         return True
 
-    def _function_identity(self, function_id: int) -> bytes:
-        identity = self._function_identities.get(function_id)
-        if identity is None:
+    def _function_hasher(self, function_id: int):
+        hasher = self._function_hashers.get(function_id)
+        if hasher is None:
             # The session registered the callable under this id (Session.function_id).
             function = next(f for f, i in self._session._function_ids.values()
                             if i == function_id)
-            identity = self._function_identities[function_id] = DEFAULT_FUNCTIONS.of(function)
-        return identity
+            hasher = self._function_hashers[function_id] = function_hasher(
+                DEFAULT_FUNCTIONS.of(function))
+        return hasher
 
     def _read_identity(self, key: str) -> bytes:
         identity = self._identities.get(key)
@@ -183,8 +189,7 @@ class TaskReuse:
 
     def _forget_previous(self, write: str) -> None:
         datum, _, version = write.rpartition("v")
-        if version != "1":
-            self._identities.pop(f"{datum}v{int(version) - 1}", None)
+        self._identities.pop(f"{datum}v{int(version) - 1}", None)
 
     def forget(self, keys: list) -> None:
         """The application released these versions (Session._flush_releases)."""
@@ -214,7 +219,7 @@ class TaskReuse:
         if identity is None:
             return
         key, inputs, stored = identity
-        self.journal.record(task.task_id, key, task.name, new.value.lower(), inputs,
+        self.journal.record(task.task_id, key, task.name, _STATUS[new], inputs,
                             stored if new is _DONE else None)
 
     # ---- snapshot and end --------------------------------------------------------------------------

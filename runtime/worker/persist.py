@@ -55,7 +55,7 @@ class _PackWriter:
         self.small = bytearray()
 
     def add(self, part) -> None:
-        if memoryview(part).nbytes < _SMALL:
+        if len(part) < _SMALL if type(part) is bytes else memoryview(part).nbytes < _SMALL:
             self.small += part
             return
         self._seal_small()
@@ -90,12 +90,14 @@ def append_records(records: list) -> None:
     entry's ["persist"] = [outputs folder, task key, write keys in order]. Never fails a task:
     an output that cannot be persisted only means the task runs again on resume."""
     used = {}
+    writer = None
     for persist, outputs in records:
         folder, task_key, writes = persist
         try:
-            writer = _writer(folder)
+            if writer is None or writer.folder != folder or writer.pid != _pid():
+                writer = _writer(folder)
+                used[id(writer)] = writer
             _add_record(writer, folder, task_key, writes, outputs)
-            used[id(writer)] = writer
         except Exception as error:   # disk full, permissions: the task itself succeeded
             _warn_once(folder, f"could not persist the outputs of task {bytes(task_key).hex()} "
                                f"in {folder}: {error}; such tasks run again on resume")
@@ -124,30 +126,38 @@ def append_record(entry: dict, outputs: list) -> None:
         append_records([(persist, outputs)])
 
 
+_pid = os.getpid
+
+
 def _writer(folder: str) -> _PackWriter:
     writer = _writers.get(folder)
-    if writer is None or writer.pid != os.getpid():
+    if writer is None or writer.pid != _pid():
         writer = _writers[folder] = _PackWriter(folder)
     return writer
 
 
 def _add_record(writer: _PackWriter, folder: str, task_key: bytes, writes: list,
                 outputs: list) -> None:
-    by_key = {output.key: output for output in outputs}
-    if len(by_key) != len(writes) or any(key not in by_key for key in writes):
-        raise ValueError(f"outputs {sorted(by_key)} do not match the declared {writes}")
+    if len(outputs) == 1 and len(writes) == 1 and outputs[0].key == writes[0]:
+        ordered = outputs                  # the usual task: one result
+    else:
+        by_key = {output.key: output for output in outputs}
+        if len(by_key) != len(writes) or any(key not in by_key for key in writes):
+            raise ValueError(f"outputs {sorted(by_key)} do not match the declared {writes}")
+        ordered = [by_key[key] for key in writes]
     described, payload = [], []
-    for index, key in enumerate(writes):
-        output = by_key[key]
+    for index, output in enumerate(ordered):
         if output.kind == "obj":
-            described.append(["obj", [memoryview(f).nbytes for f in output.frames]])
-            payload.extend(output.frames)
+            frames = output.frames
+            described.append(["obj", [memoryview(f).nbytes for f in frames]])
+            payload += frames
         else:
             relative = os.path.join(FILES_DIR, f"{bytes(task_key).hex()}-{index}")
             _link_or_copy(output.kind, output.path, os.path.join(folder, relative))
             described.append([output.kind, relative, output.nbytes])
     header = _packer.pack([task_key, described])
-    writer.add(_PREFIX.pack(MAGIC, len(header)) + header)
+    writer.add(_PREFIX.pack(MAGIC, len(header)))
+    writer.add(header)
     for frame in payload:
         writer.add(frame)
 
