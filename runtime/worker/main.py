@@ -23,9 +23,8 @@ import zmq
 
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
-from .execution import Output
 from .lifetime import die_with_parent, parent_is_gone
-from .persist import append_records
+from .persist import append_results
 from .pool import ExecutorPool
 from .store import DataStore
 from .worker_context import enter_worker_context
@@ -70,7 +69,7 @@ class Worker:
         self.waiting_for_key: dict[str, list[_PendingTask]] = {}
         self.peers: dict[str, zmq.Socket] = {}
         self.done_batch: list = []
-        self.to_persist: list = []         # (entry["persist"], outputs), written before done_batch
+        self.to_persist: list = []         # (entry["persist"], outputs, frames): see persist.py
         self.running_entries: dict[int, dict] = {}     # sent to an executor, not finished
         self.mean_duration = 1.0          # of this worker's tasks; queueing only for short ones
         self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
@@ -245,10 +244,8 @@ class Worker:
                 sizes.append([key, nbytes])
                 self._satisfy(key)
             self.done_batch.append([task_id, sizes, message.duration])
-            if entry.get("persist"):
-                self.to_persist.append((entry["persist"], [
-                    Output(key, kind, frames[start:start + count], path, nbytes)
-                    for key, start, count, kind, path, nbytes in message.outputs]))
+            if "persist" in entry:
+                self.to_persist.append((entry["persist"], message.outputs, frames))
         elif isinstance(message, protocol.ExecFailed):
             failed = protocol.TaskFailed(task_id, message.message, message.traceback,
                                          message.is_group_exception, message.exception_frames)
@@ -345,7 +342,7 @@ class Worker:
     def _flush_done(self) -> None:
         if self.done_batch:
             if self.to_persist:                 # a task reported done is persisted
-                append_records(self.to_persist)
+                append_results(self.to_persist)
                 self.to_persist = []
             batch, self.done_batch = self.done_batch, []
             self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))

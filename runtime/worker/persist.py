@@ -2,7 +2,7 @@
 
     worker (or the sequential backend)                        master, next run (--resume, cache)
     ExecResult ─► store ─► pending records ─► at the end of      scan(pack) ─► index (journal.py)
-                           the loop turn: append_records()       read(pack, offset, length)
+                           the loop turn: append_results()       read(pack, offset, length)
                            (one writev), then TasksDone            ─► frames (mmap slices), paths
                   <store>/outputs/pack-<host>-<pid>-<token>.ssp
                   <store>/outputs/files/<task key>-<index>        (FILE/DIRECTORY outputs)
@@ -37,7 +37,7 @@ MAGIC = b"SSP1"
 _PREFIX = struct.Struct("<4sI")
 PACK_SUFFIX = ".ssp"
 FILES_DIR = "files"
-_SMALL = 64 * 1024            # parts below this are copied into one buffer, larger go as-is
+_SMALL = 64 * 1024            # frames below this are copied into one buffer, larger go as-is
 _MAX_PARTS = 512              # below the kernel's IOV_MAX for one writev
 
 
@@ -54,23 +54,25 @@ class _PackWriter:
         self.parts: list = []
         self.small = bytearray()
 
-    def add(self, part) -> None:
-        if len(part) < _SMALL if type(part) is bytes else memoryview(part).nbytes < _SMALL:
-            self.small += part
-            return
-        self._seal_small()
-        self.parts.append(part)
+    def add(self, head: bytes, frames) -> None:
+        """One record: its header, then its frames (small ones copied into one buffer)."""
+        small = self.small
+        small += head
+        for frame in frames:
+            if memoryview(frame).nbytes < _SMALL:
+                small += frame
+            else:
+                self.parts.append(small)
+                self.parts.append(frame)
+                small = self.small = bytearray()
         if len(self.parts) >= _MAX_PARTS:
             self.write()
 
-    def _seal_small(self) -> None:
-        if self.small:
-            self.parts.append(self.small)
-            self.small = bytearray()
-
     def write(self) -> None:
-        self._seal_small()
         parts, self.parts = self.parts, []
+        if self.small:
+            parts.append(self.small)
+            self.small = bytearray()
         if not parts:
             return
         total = sum(memoryview(part).nbytes for part in parts)
@@ -83,30 +85,46 @@ class _PackWriter:
 
 _writers: dict[str, _PackWriter] = {}
 _packer = msgpack.Packer(use_bin_type=True)
+_pid = os.getpid
 
 
-def append_records(records: list) -> None:
-    """Persist finished tasks' outputs: `records` = [(persist, outputs)], persist being the
-    entry's ["persist"] = [outputs folder, task key, write keys in order]. Never fails a task:
-    an output that cannot be persisted only means the task runs again on resume."""
-    used = {}
-    writer = None
-    for persist, outputs in records:
+def append_results(results: list) -> None:
+    """Persist finished tasks' outputs: `results` = [(persist, described, frames)], persist
+    being the entry's ["persist"] = [outputs folder, task key, write keys in order] and
+    `described` the executor's ExecResult outputs ([key, start, count, kind, path, nbytes],
+    objects' bytes in `frames`). Never fails a task: an output that cannot be persisted only
+    means the task runs again on resume."""
+    writers: dict = {}
+    for persist, described, frames in results:
         folder, task_key, writes = persist
         try:
-            if writer is None or writer.folder != folder or writer.pid != _pid():
-                writer = _writer(folder)
-                used[id(writer)] = writer
-            _add_record(writer, folder, task_key, writes, outputs)
+            writer = writers.get(folder)
+            if writer is None:
+                writer = writers[folder] = _writer(folder)
+            _add_record(writer, folder, task_key, writes, described, frames)
         except Exception as error:   # disk full, permissions: the task itself succeeded
             _warn_once(folder, f"could not persist the outputs of task {bytes(task_key).hex()} "
                                f"in {folder}: {error}; such tasks run again on resume")
-    for writer in used.values():
+    for writer in writers.values():
         try:
             writer.write()
         except OSError as error:
             _warn_once(writer.folder, f"could not persist task outputs in {writer.folder}: "
                                       f"{error}; such tasks run again on resume")
+
+
+def append_record(entry: dict, outputs: list) -> None:
+    """One task run by the sequential backend (`outputs`: execution.Output), if asked."""
+    persist = entry.get("persist")
+    if not persist:
+        return
+    described, frames = [], []
+    for output in outputs:
+        count = len(output.frames) if output.frames else 0
+        described.append([output.key, len(frames), count, output.kind, output.path,
+                          output.nbytes])
+        frames.extend(output.frames or ())
+    append_results([(persist, described, frames)])
 
 
 _warned: set = set()
@@ -119,16 +137,6 @@ def _warn_once(folder: str, message: str) -> None:
         log.warning(message)
 
 
-def append_record(entry: dict, outputs: list) -> None:
-    """One task, if its entry asks for it (the sequential backend)."""
-    persist = entry.get("persist")
-    if persist:
-        append_records([(persist, outputs)])
-
-
-_pid = os.getpid
-
-
 def _writer(folder: str) -> _PackWriter:
     writer = _writers.get(folder)
     if writer is None or writer.pid != _pid():
@@ -137,29 +145,26 @@ def _writer(folder: str) -> _PackWriter:
 
 
 def _add_record(writer: _PackWriter, folder: str, task_key: bytes, writes: list,
-                outputs: list) -> None:
-    if len(outputs) == 1 and len(writes) == 1 and outputs[0].key == writes[0]:
-        ordered = outputs                  # the usual task: one result
+                described: list, frames: list) -> None:
+    if len(described) == 1 and len(writes) == 1 and described[0][0] == writes[0]:
+        ordered = described                # the usual task: one result
     else:
-        by_key = {output.key: output for output in outputs}
+        by_key = {output[0]: output for output in described}
         if len(by_key) != len(writes) or any(key not in by_key for key in writes):
             raise ValueError(f"outputs {sorted(by_key)} do not match the declared {writes}")
         ordered = [by_key[key] for key in writes]
-    described, payload = [], []
-    for index, output in enumerate(ordered):
-        if output.kind == "obj":
-            frames = output.frames
-            described.append(["obj", [memoryview(f).nbytes for f in frames]])
-            payload += frames
+    layout, payload = [], []
+    for index, (_, start, count, kind, path, nbytes) in enumerate(ordered):
+        if kind == "obj":
+            chunk = frames[start:start + count]
+            layout.append(["obj", [memoryview(f).nbytes for f in chunk]])
+            payload += chunk
         else:
             relative = os.path.join(FILES_DIR, f"{bytes(task_key).hex()}-{index}")
-            _link_or_copy(output.kind, output.path, os.path.join(folder, relative))
-            described.append([output.kind, relative, output.nbytes])
-    header = _packer.pack([task_key, described])
-    writer.add(_PREFIX.pack(MAGIC, len(header)))
-    writer.add(header)
-    for frame in payload:
-        writer.add(frame)
+            _link_or_copy(kind, path, os.path.join(folder, relative))
+            layout.append([kind, relative, nbytes])
+    header = _packer.pack([task_key, layout])
+    writer.add(_PREFIX.pack(MAGIC, len(header)) + header, payload)
 
 
 def _link_or_copy(kind: str, source: str, target: str) -> None:
