@@ -238,6 +238,15 @@ class TaskGroup:
         return False
 
 
+def compss_snapshot() -> None:
+    """Checkpoint the progress so far: every task reported finished is committed to the run's
+    journal with its persisted outputs, so a run resumed later reuses them (COMPSs' snapshot).
+    Without a journal (sequential mode, runcompss --no_journal) there is nothing to do."""
+    session = current_session()
+    if session.reuse is not None:
+        session.reuse.snapshot()
+
+
 def compss_get_number_of_resources() -> int:
     return current_session().number_of_resources()
 
@@ -254,4 +263,5 @@ def compss_stop(*_args, **_kwargs) -> None:
 __all__ = ["compss_wait_on", "compss_wait_on_file", "compss_wait_on_directory", "compss_open",
            "compss_delete_file", "compss_file_exists", "compss_delete_object", "compss_barrier",
            "compss_barrier_group", "compss_cancel_group", "TaskGroup",
-           "compss_get_number_of_resources", "compss_start", "compss_stop", "COMPSsException"]
+           "compss_get_number_of_resources", "compss_snapshot", "compss_start", "compss_stop",
+           "COMPSsException"]

@@ -36,6 +36,8 @@ def finish_session(report=sys.stderr) -> int:
         trace = failure.payload[1] if isinstance(failure.payload, tuple) else ""
         print(f"[superscalar] task '{failure.task_name}' (id {failure.task_id}) failed: "
               f"{failure.message}\n{trace}", file=report)
+    for line in session.reuse.summary() if session.reuse is not None else ():
+        print(line, file=report)
     return len(failures)
 
 

@@ -148,6 +148,8 @@ class TaskFunction:
                  "units": requirements.computing_units, "time_out": self.time_out}
         if requirements.gpus:
             entry["gpu_count"] = requirements.gpus
+        if self.options.get("cache"):
+            entry["cache"] = True           # memoize (runtime.master.reuse)
         call = builder.build(task_id, entry["fn"], entry)
         if variants:
             call.variant_functions = (entry["fn"], *(v._function_id(session) for v in variants))

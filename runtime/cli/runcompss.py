@@ -18,12 +18,13 @@ import threading
 import time
 import traceback
 
+from .reuse_flags import FlagError, add_flags, resolve_log_dir, reuse_options, rewrite_argv
+
 # COMPSs flags recognised but not implemented yet: refused with a clear message, never ignored.
 NOT_YET = {
     "-g": "task graph generation", "--graph": "task graph generation",
     "-t": "tracing", "--tracing": "tracing", "-m": "the monitor", "--monitoring": "the monitor",
-    "--provenance": "provenance", "-p": "provenance", "--checkpoint": "checkpointing",
-    "--checkpoint_policy": "checkpointing", "--checkpoint_params": "checkpointing",
+    "--provenance": "provenance", "-p": "provenance",
     "--streaming": "streaming", "--storage_conf": "storage back-ends",
     "--storage_impl": "storage back-ends", "--scheduler": "choosing the scheduler",
     "--master_name": "setting the master name", "--master_port": "setting the master port",
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="authenticate and encrypt the workers' channels (ZeroMQ CURVE) "
                         "on a run that stays on this machine too; always on when nodes on "
                         f"other hosts are declared (or set {SECURE_ENV}=1)")
+    add_flags(parser)
     parser.add_argument("application", help="the application's main .py file")
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help="its arguments")
     return parser
@@ -91,7 +93,7 @@ def default_log_dir(application: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = rewrite_argv(list(sys.argv[1:] if argv is None else argv))
     refusal = _refuse_unimplemented(argv)
     if refusal:
         print(refusal, file=sys.stderr)
@@ -101,16 +103,23 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isfile(application):
         print(f"runcompss: application file {options.application} not found", file=sys.stderr)
         return 2
-    log_dir = os.path.abspath(options.log_dir or default_log_dir(application))
+    log_dir = resolve_log_dir(options, application, default_log_dir)
+    try:
+        reuse = reuse_options(options, application, log_dir)
+    except FlagError as error:
+        print(f"runcompss: {error}", file=sys.stderr)
+        return 2
     os.makedirs(os.path.join(log_dir, "jobs"), exist_ok=True)
     level = "DEBUG" if options.debug else {None: "WARNING", "off": "WARNING"}.get(
         options.log_level, (options.log_level or "WARNING").upper())
     logging.basicConfig(level=level, format="[superscalar %(name)s] %(levelname)s %(message)s")
-    return run(application, options.arguments, options, log_dir, level)
+    return run(application, options.arguments, options, log_dir, level, reuse)
 
 
-def run(application: str, arguments: list, options, log_dir: str, level: str) -> int:
+def run(application: str, arguments: list, options, log_dir: str, level: str,
+        reuse=None) -> int:
     from ..api.lifecycle import finish_session
+    from ..master.reuse import JournalError
     from ..master.session import SessionOptions, start_session
     from ..resources import ResourceFileError
     app_dir = os.path.dirname(application)
@@ -120,8 +129,8 @@ def run(application: str, arguments: list, options, log_dir: str, level: str) ->
         session = start_session(SessionOptions(
             distributed=True, resources=options.resources, project=options.project,
             log_dir=log_dir, log_level=level, pythonpath=pythonpath,
-            python=options.python_interpreter, secure=options.secure))
-    except ResourceFileError as error:
+            python=options.python_interpreter, secure=options.secure, reuse=reuse))
+    except (ResourceFileError, JournalError) as error:
         print(f"runcompss: {error}", file=sys.stderr)
         return 2
     sys.argv = [application, *arguments]
@@ -138,6 +147,8 @@ def run(application: str, arguments: list, options, log_dir: str, level: str) ->
         traceback.print_exc()
         exit_code = 1
     application_running.clear()
+    if session.reuse is not None:
+        session.reuse.exit_code = exit_code      # a failed application keeps its outputs
     failed = finish_session()
     if options.summary:
         backend = session.backend

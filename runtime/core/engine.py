@@ -405,9 +405,8 @@ class Engine:
             return
         if version.waiters:
             return
-        for location in version.locations:
-            if location != MASTER:
-                instructions.append(DeleteVersions(location, (version.key,)))
+        for location in version.locations:        # MASTER too: the shell drops its copy
+            instructions.append(DeleteVersions(location, (version.key,)))
         if version.dependents:
             version.locations = []       # a tombstone: no data, only what made it
             return

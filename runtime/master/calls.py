@@ -52,6 +52,9 @@ class TaskCall:
                 self.frames = frames
             self.packed = None
         return self
+    # (content key, read versions' identities, "journal" | "cache" | None where its outputs
+    # are persisted) when the run keys its tasks (runtime.master.reuse)
+    identity: tuple | None = None
 
 
 @dataclass(slots=True)

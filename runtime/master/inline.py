@@ -19,6 +19,7 @@ from ..core.records import CancelRunning, Dispatch, FetchValue, WorkerSlots
 from ..core.states import TaskState
 from ..transport.payload import serialize, write_path_frames
 from ..worker.execution import StoredInput, TaskError, run_task
+from ..worker.persist import append_record
 from .calls import MasterValue
 from .shell import ApplicationStopped, Shell, stop_message
 
@@ -80,6 +81,7 @@ class InlineBackend(Shell):
                                              self._function(call.function_for(task.variant)),
                                              os.path.join(self._scratch, "sandbox"),
                                              self._data_dir)
+            append_record(call.entry, outputs)
         except TaskError as error:
             try:
                 exception_frames = [bytes(f) for f in serialize(error.exception)]

@@ -21,6 +21,7 @@ from ..resources import ResourceModel, load_resources
 from ..transport.auth import new_run_key
 from ..transport.curve import new_curve_keys
 from .calls import MasterValue, TaskCall
+from .reuse import start_reuse
 from .shell import Waiter
 
 log = logging.getLogger("superscalar.master")
@@ -36,6 +37,7 @@ class SessionOptions:
     pythonpath: list = field(default_factory=list)
     python: str | None = None
     secure: bool = False        # CURVE on loopback-only runs too (always on beyond loopback)
+    reuse: object = None        # runtime.master.reuse.ReuseOptions: journal, resume, cache
 
 
 class Session:
@@ -57,6 +59,7 @@ class Session:
             from .inline import InlineBackend
             self.backend = InlineBackend()
         self.stopped = False
+        self.reuse = start_reuse(self, options.reuse, options.distributed)
 
     # ---- start ----------------------------------------------------------------------------
     def _start_distributed(self, options: SessionOptions):
@@ -123,6 +126,8 @@ class Session:
     def submit(self, call: TaskCall, requirements: Requirements, priority: bool,
                group: str | None, alternatives: tuple | None = None) -> None:
         self.backend.raise_if_stopped()
+        if self.reuse is not None and self.reuse.before_submit(call):
+            return                      # outputs reused from the journal or the cache
         record = TaskRecord(call.task_id, call.name, call.reads, call.writes, call,
                             requirements, priority, group, alternatives=alternatives,
                             on_failure=call.on_failure)
@@ -161,12 +166,16 @@ class Session:
         keys = []
         while releases:
             keys.append(releases.popleft())
+        if self.reuse is not None:
+            self.reuse.forget(keys)
         self.backend.post(self._release_on_io_thread, keys)
 
     def _release_on_io_thread(self, keys: list) -> None:
+        engine = self.backend.engine
         for key in keys:
-            self.backend.store.drop(key)
-            self.backend.apply(self.backend.engine.release(key))
+            self.backend.apply(engine.release(key))
+            if key not in engine.versions:     # else pending readers still need the master's
+                self.backend.store.drop(key)   # copy; dropped when the engine collects it
 
     def wait_keys(self, keys) -> Waiter:
         waiter = Waiter(keys)
@@ -261,7 +270,10 @@ class Session:
         if self.stopped:
             return
         self.stopped = True
+        failed = len(self.backend.engine.failures)
         self.backend.stop()
+        if self.reuse is not None:
+            self.reuse.close(failed)
         for root in (getattr(self, "work_root", None), getattr(self, "_snapshot_root", None)):
             if root:
                 shutil.rmtree(root, ignore_errors=True)

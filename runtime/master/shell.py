@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from ..core.engine import Engine
-from ..core.records import (CancelRunning, DeleteVersions, Dispatch, FetchValue,
+from ..core.records import (MASTER, CancelRunning, DeleteVersions, Dispatch, FetchValue,
                             QuiescenceReached, StopApplication, UseDefaults, ValueAtMaster,
                             ValueFailed)
 from .calls import MasterStore, default_value
@@ -100,7 +100,11 @@ class Shell:
 
     # ---- shared -------------------------------------------------------------------------------
     def _delete(self, instruction: DeleteVersions) -> None:
-        self.delete_at(instruction.location, instruction.keys)
+        if instruction.location == MASTER:
+            for key in instruction.keys:
+                self.store.drop(key)
+        else:
+            self.delete_at(instruction.location, instruction.keys)
 
     def _value_at_master(self, instruction: ValueAtMaster) -> None:
         value = self.store.get(instruction.key)

@@ -27,6 +27,7 @@ from ..transport.auth import is_valid, run_key_from_environment
 from ..transport.curve import Gatekeeper, curve_keys_from_environment, secure_client
 from .lifetime import die_with_parent, parent_is_gone
 from .devices import bound_cores, gpu_ids
+from .persist import append_results
 from .pool import ExecutorPool
 from .store import DataStore
 from .worker_context import enter_worker_context
@@ -83,6 +84,7 @@ class Worker:
         self.waiting_for_key: dict[str, list[_PendingTask]] = {}
         self.peers: dict[str, zmq.Socket] = {}
         self.done_batch: list = []
+        self.to_persist: list = []         # (entry["persist"], outputs, frames): see persist.py
         self.running_entries: dict[int, dict] = {}     # sent to an executor, not finished
         self.mean_duration = 1.0          # of this worker's tasks; queueing only for short ones
         self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
@@ -272,6 +274,8 @@ class Worker:
                 sizes.append([key, nbytes])
                 self._satisfy(key)
             self.done_batch.append([task_id, sizes, message.duration])
+            if "persist" in entry:
+                self.to_persist.append((entry["persist"], message.outputs, frames))
         elif isinstance(message, protocol.ExecFailed):
             failed = protocol.TaskFailed(task_id, message.message, message.traceback,
                                          message.is_group_exception, message.exception_frames)
@@ -373,6 +377,9 @@ class Worker:
 
     def _flush_done(self) -> None:
         if self.done_batch:
+            if self.to_persist:                 # a task reported done is persisted
+                append_results(self.to_persist)
+                self.to_persist = []
             batch, self.done_batch = self.done_batch, []
             self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))
 

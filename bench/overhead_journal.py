@@ -1,0 +1,115 @@
+"""Overhead of the journal on the core benchmark's workloads: journaled runs against plain ones.
+
+    python bench/overhead_journal.py [--quick] [--repeats R] [--only a,b] [--output PATH]
+
+    for each workload (bench/run.py's (a) independent no-op tasks, (b) dependency chain):
+        repeat R times, alternating so that load drifts hit both sides:
+            runcompss --no_journal bench/workloads/<w>.py SIZE    plain: no keys, no journal
+            runcompss              bench/workloads/<w>.py SIZE    journaled (the default):
+                                   content keys, SQLite journal, outputs persisted in packs
+    -> workload, plain, journaled, ratio = journaled time / plain time (1.10: 10% slower)
+
+Each run gets a fresh --log_dir on the same disk as ~/.COMPSs, as a real run would. Figures are
+medians; the timed region is bench/run.py's (submission to results, after a warm-up task), so
+the journal's start (opening SQLite) and end (final commit) are outside it.
+"""
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import run as core          # bench/run.py: workloads, process handling, BENCH records
+
+TARGET = 1.10
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="journal overhead on workloads (a) and (b)")
+    parser.add_argument("--quick", action="store_true", help="bench/run.py's quick sizes")
+    parser.add_argument("--sizes", default="", help="override sizes, e.g. a=20000,b=2000")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side (default 3)")
+    parser.add_argument("--only", default="a,b", help="workloads to run (a, b, c, d)")
+    parser.add_argument("--output", type=Path, help="also write the markdown table here")
+    return parser.parse_args(argv)
+
+
+def measure_pair(workload, size, repeats):
+    plain, journaled = core.Outcome(), core.Outcome()
+    script = [f"bench/workloads/{workload.script}.py", str(size)]
+    for _ in range(repeats):
+        for outcome, flags in ((plain, ["--no_journal"]), (journaled, [])):
+            if outcome.failure:
+                continue
+            with tempfile.TemporaryDirectory(prefix="overhead-journal-") as logs:
+                command = core.runcompss_command() + flags + [f"--log_dir={logs}"] + script
+                core.collect(outcome, core.run_process(command, core.RUN_TIMEOUT_S),
+                             core.RUN_TIMEOUT_S)
+    return plain, journaled
+
+
+def time_ratio(workload, plain, journaled):
+    """journaled time / plain time, whichever way the workload's unit points."""
+    ours, theirs = statistics.median(journaled.values), statistics.median(plain.values)
+    return theirs / ours if workload.higher_is_better else ours / theirs
+
+
+def render(rows):
+    lines = ["| workload | size | plain (--no_journal) | journaled | time ratio |",
+             "|---|---|---|---|---|"]
+    for workload, size, plain, journaled in rows:
+        cells = []
+        for outcome in (plain, journaled):
+            cells.append(f"{core.format_number(statistics.median(outcome.values))} "
+                         f"{outcome.unit}" if outcome.ok else f"FAILED: {outcome.failure}")
+        ratio = (f"{time_ratio(workload, plain, journaled):.3f}"
+                 if plain.ok and journaled.ok else "n/a")
+        lines.append(f"| ({workload.key}) {workload.title} | {size:,} {workload.size_unit} | "
+                     f"{cells[0]} | {cells[1]} | {ratio} |")
+    return "\n".join(lines)
+
+
+def render_runs(rows):
+    lines = []
+    for workload, _, plain, journaled in rows:
+        for side, outcome in (("plain", plain), ("journaled", journaled)):
+            runs = ", ".join(core.format_number(value) for value in outcome.values)
+            lines.append(f"- ({workload.key}) {side}: {runs} {outcome.unit}")
+            if outcome.failure_detail:
+                lines.append(f"  failure: {outcome.failure}\n```\n{outcome.failure_detail}\n```")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sizes = {w.key: (w.quick_size if args.quick else w.full_size) for w in core.WORKLOADS}
+    for item in filter(None, args.sizes.split(",")):
+        key, _, value = item.partition("=")
+        sizes[key.strip()] = int(value)
+    selected = [w for w in core.WORKLOADS if w.key in {k.strip() for k in args.only.split(",")}]
+    load_before = core.load_average()
+    rows = []
+    for workload in selected:
+        size = sizes[workload.key]
+        print(f"[overhead] ({workload.key}) {workload.title}, {size:,} {workload.size_unit}, "
+              f"{args.repeats} repeats per side", flush=True)
+        rows.append((workload, size, *measure_pair(workload, size, args.repeats)))
+    table = render(rows)
+    print("\n" + table)
+    if args.output:
+        text = "\n".join([
+            "## Journal overhead (`python bench/overhead_journal.py`)", "",
+            f"- machine: {core.cpu_model()}, nproc {len(core.os.sched_getaffinity(0))}; "
+            f"git {core.git_commit()}",
+            f"- median of {args.repeats} run(s) per side, sides alternated; target: time "
+            f"ratio <= {TARGET:.2f}",
+            f"- load average before: {load_before}, after: {core.load_average()} (the machine "
+            f"is shared: other work skews the figures)", "", table, "", render_runs(rows), ""])
+        args.output.write_text(text)
+        print(f"\n[overhead] written to {args.output}")
+    failed = any(not (plain.ok and journaled.ok) for _, _, plain, journaled in rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The run's journal: an SQLite database next to the persisted outputs, in one folder.
+
+    <folder>/journal.sqlite     runs, tasks (one row per finished or reused task), the index
+                                of persisted outputs (task key -> pack, offset, length)
+    <folder>/outputs/           packs and copied files (runtime.worker.persist)
+
+    I/O thread (engine observer) ─┐  append to a deque (no I/O on the hot path)
+    application thread (reused) ──┴─► writer thread: one transaction every `commit_seconds`
+                                      or `commit_events` rows ─► journal.sqlite (WAL)
+
+Why it can be trusted after a kill -9 at any moment: SQLite in WAL mode commits atomically, so
+the next run reads the last committed transaction; a task is written as done only after its
+worker reported it, and a worker reports a task only after its outputs were appended to a pack;
+a resumed run reuses a task only when both the done row and a complete pack record exist.
+(synchronous=NORMAL: durable against the death of any process; a power cut may lose the last
+transactions, which only means those tasks run again.)
+
+The same class serves the memoization cache (a shared folder): there the index of complete
+pack records alone decides a hit, since a complete record proves the task finished.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections import deque
+
+from ..worker.persist import PackReader, pack_paths, scan
+
+log = logging.getLogger("superscalar.journal")
+
+DATABASE = "journal.sqlite"
+OUTPUTS = "outputs"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run INTEGER PRIMARY KEY, application TEXT, arguments TEXT, started REAL, finished REAL,
+    status TEXT, reused INTEGER DEFAULT 0, ran INTEGER DEFAULT 0, failed INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS tasks (
+    run INTEGER, task_id INTEGER, key BLOB, name TEXT, status TEXT, finished REAL,
+    inputs BLOB, stored TEXT, PRIMARY KEY (run, task_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS packs (pack INTEGER PRIMARY KEY, name TEXT UNIQUE, scanned INTEGER);
+CREATE TABLE IF NOT EXISTS outputs (key BLOB, pack INTEGER, offset INTEGER, length INTEGER);
+"""
+# Built after a bulk load (sorting once beats 10^6 random B-tree inserts), then kept.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS outputs_key ON outputs (key);
+CREATE INDEX IF NOT EXISTS tasks_key ON tasks (key);
+"""
+_INSERT_TASK = "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                 timeout=60)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+class Journal:
+    def __init__(self, folder: str, commit_seconds: float = 0.5, commit_events: int = 10_000):
+        self.folder = folder
+        self.outputs_dir = os.path.join(folder, OUTPUTS)
+        os.makedirs(self.outputs_dir, exist_ok=True)
+        self.path = os.path.join(folder, DATABASE)
+        self._reader = _connect(self.path)          # the application thread's lookups
+        self._reader.executescript(_SCHEMA)
+        self._packs = PackReader()
+        self.run: int | None = None
+        self._writer = _Writer(self.path, commit_seconds, commit_events)
+
+    # ---- runs ---------------------------------------------------------------------------------
+    def start_run(self, application: str, arguments: list) -> int:
+        cursor = self._reader.execute(
+            "INSERT INTO runs (application, arguments, started, status) VALUES (?, ?, ?, ?)",
+            (application, json.dumps(list(arguments)), time.time(), "running"))
+        self.run = cursor.lastrowid
+        self._writer.start()
+        return self.run
+
+    def finish_run(self, status: str, reused: int, ran: int, failed: int) -> None:
+        self._writer.execute("UPDATE runs SET finished=?, status=?, reused=?, ran=?, failed=? "
+                             "WHERE run=?", (time.time(), status, reused, ran, failed, self.run))
+
+    # ---- tasks (any thread) ---------------------------------------------------------------------
+    def record(self, task_id: int, key: bytes, name: str, status: str, inputs: bytes,
+               stored: str | None) -> None:
+        self._writer.add((self.run, task_id, key, name, status, time.time(), inputs, stored))
+
+    def flush(self) -> None:
+        """Return once every row recorded so far is committed (compss_snapshot)."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.stop()
+        self._reader.close()
+
+    # ---- persisted outputs ------------------------------------------------------------------------
+    def index_outputs(self) -> int:
+        """Add the complete records of every pack (from where the last scan stopped) to the
+        index; returns how many were added. Packs being written by a live run are read up to
+        their last complete record. Called before a run looks anything up."""
+        added = 0
+        for path in pack_paths(self.outputs_dir):
+            name = os.path.basename(path)
+            row = self._reader.execute("SELECT pack, scanned FROM packs WHERE name=?",
+                                       (name,)).fetchone()
+            records, end = scan(path, row[1] if row else 0)
+            with self._reader:
+                self._reader.execute("BEGIN")
+                if row is None:
+                    row = (self._reader.execute("INSERT INTO packs (name, scanned) VALUES (?, ?)",
+                                                (name, end)).lastrowid, end)
+                else:
+                    self._reader.execute("UPDATE packs SET scanned=? WHERE pack=?", (end, row[0]))
+                self._reader.executemany(
+                    "INSERT INTO outputs (key, pack, offset, length) VALUES (?, ?, ?, ?)",
+                    [(key, row[0], offset, length) for key, offset, length in records])
+            added += len(records)
+        self._reader.executescript(_INDEXES)
+        return added
+
+    def lookup(self, key: bytes, require_done: bool) -> tuple | None:
+        """Where the task's outputs are persisted; with `require_done`, only if the journal
+        also records the task as finished (a resumed run), else a complete record suffices
+        (the cache)."""
+        if require_done:
+            return self._reader.execute(
+                "SELECT name, offset, length FROM outputs JOIN packs USING (pack) WHERE key=? "
+                "AND EXISTS (SELECT 1 FROM tasks WHERE tasks.key=? AND status IN "
+                "('done', 'reused')) LIMIT 1", (key, key)).fetchone()
+        return self._reader.execute("SELECT name, offset, length FROM outputs JOIN packs "
+                                    "USING (pack) WHERE key=? LIMIT 1", (key,)).fetchone()
+
+    def read_outputs(self, location: tuple) -> list:
+        pack, offset, length = location
+        return self._packs.read(self.outputs_dir, pack, offset, length)
+
+    def discard_outputs(self) -> None:
+        """A run that finished has nothing left to resume: free the disk, keep the history."""
+        self._writer.execute("DELETE FROM outputs", ())
+        self._writer.execute("DELETE FROM packs", ())
+        self._writer.flush()
+        shutil.rmtree(self.outputs_dir, ignore_errors=True)
+
+
+class _Writer:
+    """The only connection that writes task rows: batches them into few transactions."""
+
+    def __init__(self, path: str, commit_seconds: float, commit_events: int):
+        self._path = path
+        self._seconds = commit_seconds
+        self._events = commit_events
+        self._rows: deque = deque()
+        self._statements: deque = deque()      # (sql, parameters, done event or None)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="superscalar-journal",
+                                        daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def add(self, row: tuple) -> None:
+        if self.error is not None:
+            return                      # the journal stopped (logged once); the run goes on
+        self._rows.append(row)
+        if len(self._rows) >= self._events:
+            self._wake.set()
+
+    def execute(self, sql: str, parameters: tuple) -> None:
+        self._statements.append((sql, parameters))
+
+    def flush(self) -> None:
+        if not self._thread.is_alive():
+            return
+        done = threading.Event()
+        self._statements.append((None, done))
+        self._wake.set()
+        while not done.wait(0.5):
+            if not self._thread.is_alive():
+                return
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        connection = _connect(self._path)
+        try:
+            while True:
+                self._wake.wait(self._seconds)
+                self._wake.clear()
+                stopping = self._stopping
+                self._commit(connection)
+                if stopping:
+                    break
+        except BaseException as error:  # noqa: BLE001 - a journal failure must not stop the run
+            self.error = error
+            log.exception("the journal %s stopped recording; the run goes on without it",
+                          self._path)
+        finally:
+            connection.close()
+
+    def _commit(self, connection: sqlite3.Connection) -> None:
+        rows, statements = _drain(self._rows), _drain(self._statements)
+        if not rows and not statements:
+            return
+        connection.execute("BEGIN")
+        connection.executemany(_INSERT_TASK, rows)
+        finished = []
+        for sql, parameters in statements:
+            if sql is None:
+                finished.append(parameters)
+            else:
+                connection.execute(sql, parameters)
+        connection.execute("COMMIT")
+        for event in finished:
+            event.set()
+
+
+def _drain(queue: deque) -> list:
+    """Take what is queued now; other threads keep appending safely meanwhile."""
+    return [queue.popleft() for _ in range(len(queue))]
+
+
+# ---- finding the journal of an earlier run ----------------------------------------------------
+
+def journal_folder(log_dir: str) -> str:
+    return os.path.join(log_dir, "journal")
+
+
+def last_run(folder: str) -> dict | None:
+    """The newest run recorded in the journal at `folder`, or None (no journal there)."""
+    path = os.path.join(folder, DATABASE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            row = connection.execute("SELECT run, application, arguments, started, status "
+                                     "FROM runs ORDER BY run DESC LIMIT 1").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return None
+    if row is None:
+        return None
+    return {"run": row[0], "application": row[1], "arguments": json.loads(row[2] or "[]"),
+            "started": row[3], "status": row[4]}
+
+
+def find_resumable(base: str, application: str, arguments: list) -> str | None:
+    """The log folder, among ~/.COMPSs/<app>_NN, of the newest run of this same command."""
+    prefix = os.path.basename(application) + "_"
+    try:
+        candidates = [os.path.join(base, n) for n in os.listdir(base) if n.startswith(prefix)]
+    except FileNotFoundError:
+        return None
+    best, best_started = None, -1.0
+    for log_dir in candidates:
+        run = last_run(journal_folder(log_dir))
+        if run and run["application"] == application and run["arguments"] == list(arguments) \
+                and run["started"] > best_started:
+            best, best_started = log_dir, run["started"]
+    return best
