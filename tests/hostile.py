@@ -8,6 +8,7 @@ import os
 import random
 import socket
 import struct
+import time
 from urllib.parse import urlsplit
 
 import msgpack
@@ -157,6 +158,16 @@ def malformed_messages(generator: random.Random, run_key: str, count: int) -> li
 
 
 # ---- looking at the run from inside the master's process (test programs only) ---------------
+
+def wait_for(condition, seconds: float = 10.0) -> bool:
+    """Polls `condition` until it holds (True) or `seconds` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
 
 def declare_spare(backend) -> None:
     """Make the master expect one more worker, with no computing units (no task ever fits it):

@@ -78,6 +78,31 @@ def ssh_hosts(folder: Path, count: int):
         _tear_down(hosts)
 
 
+def localhost_and_node(folder: Path, node_address: str, local_software: str,
+                       node_software: str) -> tuple[Path, Path]:
+    """resources.xml and project.xml of a run on this host and one namespaced host (reached as
+    root over ssh), one core each; a task's @constraint(app_software=...) picks its host."""
+    resources = folder / "resources.xml"
+    resources.write_text(f"""<ResourcesList>
+  <ComputeNode Name="localhost">
+    <Processor Name="P"><ComputingUnits>1</ComputingUnits></Processor>
+    <Software><Application>{local_software}</Application></Software>
+  </ComputeNode>
+  <ComputeNode Name="{node_address}">
+    <Processor Name="P"><ComputingUnits>1</ComputingUnits></Processor>
+    <Software><Application>{node_software}</Application></Software>
+  </ComputeNode>
+</ResourcesList>""")
+    project = folder / "project.xml"
+    project.write_text(f"""<Project>
+  <MasterNode/>
+  <ComputeNode Name="localhost"><InstallDir>/</InstallDir><WorkingDir>/tmp</WorkingDir></ComputeNode>
+  <ComputeNode Name="{node_address}"><InstallDir>/</InstallDir><WorkingDir>/tmp</WorkingDir>
+    <User>root</User></ComputeNode>
+</Project>""")
+    return resources, project
+
+
 def _keys(folder: Path) -> Path:
     key = folder / "id_ed25519"
     _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))

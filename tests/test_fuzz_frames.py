@@ -42,14 +42,6 @@ def square(i):
     time.sleep(0.01)
     return i * i
 
-def wait_for(condition, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
 def drained(peer, sentinel):
     '''Read replies until the one naming `sentinel`: everything sent before it was handled.'''
     deadline = time.monotonic() + 20
@@ -69,15 +61,15 @@ def fuzz(backend, seed):
     keys = backend.gatekeeper.keys if backend.gatekeeper else None
     server = keys.server_public if keys else None
     member = (keys.member_public, keys.member_secret) if keys else None
-    wait_for(lambda: all(link.data_address for link in backend.links.values()), 60)
+    hostile.wait_for(lambda: all(link.data_address for link in backend.links.values()), 60)
     hostile.declare_spare(backend)
     targets = hostile.ports(backend)
     context = zmq.Context()
     joined = hostile.connect(context, targets["master"], server, member)
     joined.send_multipart(protocol.encode(protocol.Hello(
         backend.run_key, hostile.SPARE_WORKER, "spare", 0, "tcp://127.0.0.1:9", os.getpid())))
-    report = {{"member_joined": wait_for(lambda: hostile.spare_joined(backend)), "sent": 0,
-              "workers_answered_after": []}}
+    report = {{"member_joined": hostile.wait_for(lambda: hostile.spare_joined(backend)),
+              "sent": 0, "workers_answered_after": []}}
     for name, address in targets.items():
         peers = [hostile.connect(context, address, server, member)]
         if name == "master":

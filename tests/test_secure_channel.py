@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, assert_same_as_sequential, run_program
+from netns import localhost_and_node
 from test_ssh_node import ssh_node  # noqa: F401 - a fixture
 
 TESTS = Path(__file__).resolve().parent
@@ -37,14 +38,6 @@ def total(values):
 @task(returns=1)
 def secrets_seen():
     return [os.environ.get(name) for name in ("SUPERSCALAR_CURVE_KEYS", "SUPERSCALAR_RUN_KEY")]
-
-def wait_for(condition, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 def intrude(backend, targets, marker):
     '''Plain and wrong-key CURVE clients try to join, fetch and run: which got an answer.'''
@@ -79,7 +72,7 @@ def member_controls(backend, targets, marker):
     peer.close()
     peer = hostile.connect(context, targets["master"], keys.server_public, member)
     peer.send_multipart(hostile.intrusions(backend.run_key, key, marker)[0])
-    joined = wait_for(lambda: hostile.spare_joined(backend))
+    joined = hostile.wait_for(lambda: hostile.spare_joined(backend))
     peer.close()
     context.term()
     return {{"member_read": read, "member_joined": joined}}
@@ -202,24 +195,7 @@ def test_a_run_reaching_another_host_is_secured_by_default(ssh_node, program, tm
     worker got its keys on stdin, and an intruder on that other host is refused."""
     NODE_ADDRESS, namespace = ssh_node.addresses[0], ssh_node.namespaces[0]
     HOST_ADDRESS = NODE_ADDRESS.rsplit(".", 1)[0] + ".1"        # the bridge on this side
-    resources = tmp_path / "resources.xml"
-    resources.write_text(f"""<ResourcesList>
-  <ComputeNode Name="localhost">
-    <Processor Name="P"><ComputingUnits>1</ComputingUnits></Processor>
-    <Software><Application>consumer</Application></Software>
-  </ComputeNode>
-  <ComputeNode Name="{NODE_ADDRESS}">
-    <Processor Name="P"><ComputingUnits>1</ComputingUnits></Processor>
-    <Software><Application>producer</Application></Software>
-  </ComputeNode>
-</ResourcesList>""")
-    project = tmp_path / "project.xml"
-    project.write_text(f"""<Project>
-  <MasterNode/>
-  <ComputeNode Name="localhost"><InstallDir>/</InstallDir><WorkingDir>/tmp</WorkingDir></ComputeNode>
-  <ComputeNode Name="{NODE_ADDRESS}"><InstallDir>/</InstallDir><WorkingDir>/tmp</WorkingDir>
-    <User>root</User></ComputeNode>
-</Project>""")
+    resources, project = localhost_and_node(tmp_path, NODE_ADDRESS, "consumer", "producer")
     (tmp_path / "intruder.py").write_text(INTRUDER)
     path = program(PROGRAM_HEAD + f"""
 import subprocess

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_program
-from netns import cannot_use_namespaces, ssh_hosts
+from netns import cannot_use_namespaces, localhost_and_node, ssh_hosts
 
 
 @pytest.fixture
@@ -22,24 +22,7 @@ def ssh_node(tmp_path):
 def test_remote_node_started_over_ssh_runs_tasks_and_exchanges_data(ssh_node, program,
                                                                     tmp_path, monkeypatch):
     node_address, node_interface = ssh_node.addresses[0], ssh_node.interfaces[0]
-    resources = tmp_path / "resources.xml"
-    resources.write_text(f"""<ResourcesList>
-  <ComputeNode Name="localhost">
-    <Processor Name="P"><ComputingUnits>1</ComputingUnits></Processor>
-    <Software><Application>here</Application></Software>
-  </ComputeNode>
-  <ComputeNode Name="{node_address}">
-    <Processor Name="P"><ComputingUnits>1</ComputingUnits></Processor>
-    <Software><Application>there</Application></Software>
-  </ComputeNode>
-</ResourcesList>""")
-    project = tmp_path / "project.xml"
-    project.write_text(f"""<Project>
-  <MasterNode/>
-  <ComputeNode Name="localhost"><InstallDir>/</InstallDir><WorkingDir>/tmp</WorkingDir></ComputeNode>
-  <ComputeNode Name="{node_address}"><InstallDir>/</InstallDir><WorkingDir>/tmp</WorkingDir>
-    <User>root</User></ComputeNode>
-</Project>""")
+    resources, project = localhost_and_node(tmp_path, node_address, "here", "there")
     data = tmp_path / "numbers.txt"
     data.write_text("1 2 3 4\n")
     path = program("""

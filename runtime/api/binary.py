@@ -11,8 +11,8 @@ fail_by_exit_value (a bool, or an environment variable's name) makes a non-zero 
 from __future__ import annotations
 
 from ..worker.commands import CommandFields
-from .command_tasks import (CommandDeclaration, check_fields, check_options,
-                            check_returns_exit_value, describe, record, task_function_of)
+from .command_tasks import (CommandDeclaration, check_fields, check_returns_exit_value,
+                            decorated, record)
 
 SUPPORTED = {"binary", "working_dir", "workingDir", "args", "params", "fail_by_exit_value",
              "engine", "image"}
@@ -34,9 +34,7 @@ class binary:  # noqa: N801 - the PyCOMPSs name
         self.options = options
 
     def __call__(self, target):
-        task_function = task_function_of(target, "@binary")
-        where = describe(task_function, "@binary")
-        check_options(self.options, SUPPORTED, "@binary", where)
+        task_function, where = decorated(target, "@binary", self.options, SUPPORTED)
         if not self.options.get("binary"):
             raise TypeError(f"{where}: @binary needs binary=...")
         fields = command_fields(self.options, where)

@@ -49,6 +49,16 @@ def describe(task_function: TaskFunction, decorator: str) -> str:
     return f"{source_of(task_function)}: {decorator} task '{task_function.name}'"
 
 
+def decorated(target, decorator: str, options: dict | None = None,
+              supported: set = frozenset()) -> tuple[TaskFunction, str]:
+    """(the task under `decorator`, how errors name it), its `options` checked if given."""
+    task_function = task_function_of(target, decorator)
+    where = describe(task_function, decorator)
+    if options is not None:
+        check_options(options, supported, decorator, where)
+    return task_function, where
+
+
 def check_options(options: dict, supported: set, decorator: str, where: str) -> None:
     unknown = sorted(key for key in options if key not in supported
                      and not (decorator == "@mpi" and key.endswith("_layout")))

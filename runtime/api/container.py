@@ -10,8 +10,8 @@ naming the engine and the host.
 """
 from __future__ import annotations
 
-from .command_tasks import (check_fields, check_python_body_outputs, container_spec, describe,
-                            record, task_function_of)
+from .command_tasks import (check_fields, check_python_body_outputs, container_spec, decorated,
+                            record)
 
 
 class container:  # noqa: N801 - the PyCOMPSs name
@@ -22,8 +22,7 @@ class container:  # noqa: N801 - the PyCOMPSs name
         self.engine, self.image, self.options = engine, image, options
 
     def __call__(self, target):
-        task_function = task_function_of(target, "@container")
-        where = describe(task_function, "@container")
+        task_function, where = decorated(target, "@container")
         spec = container_spec(self.engine, self.image, self.options, where)
         check_fields(task_function, {"image": spec.image, "options": spec.options}, where)
         if "command" not in getattr(task_function, "_command_parts", {}):

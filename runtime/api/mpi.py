@@ -20,9 +20,8 @@ reserved (TaskFunction calls runner.adjust_requirements to reserve them).
 from __future__ import annotations
 
 from .binary import command_fields
-from .command_tasks import (CommandDeclaration, check_fields, check_options,
-                            check_python_body_outputs, check_returns_exit_value, describe,
-                            record, task_function_of)
+from .command_tasks import (CommandDeclaration, check_fields, check_python_body_outputs,
+                            check_returns_exit_value, decorated, record)
 from ..worker.mpi_commands import MpiFields
 
 SUPPORTED = {"binary", "runner", "processes", "processes_per_node", "working_dir", "workingDir",
@@ -66,9 +65,7 @@ class mpi:  # noqa: N801 - the PyCOMPSs name
         self.options = options
 
     def __call__(self, target):
-        task_function = task_function_of(target, "@mpi")
-        where = describe(task_function, "@mpi")
-        check_options(self.options, SUPPORTED, "@mpi", where)
+        task_function, where = decorated(target, "@mpi", self.options, SUPPORTED)
         mpi_options = mpi_fields(self.options, task_function, where)
         strings = {name: self.options.get(name) for name in (
             "binary", "runner", "processes", "processes_per_node", "working_dir", "flags",

@@ -11,7 +11,7 @@ The epilog runs only when the task (and the prolog) succeeded. Defaults as in Py
 from __future__ import annotations
 
 from ..worker.commands import StageSpec
-from .command_tasks import check_fields, describe, record, task_function_of
+from .command_tasks import check_fields, decorated, record
 
 SUPPORTED = ("binary", "args", "params", "fail_by_exit_value")
 
@@ -35,8 +35,7 @@ class _Stage:
         self.options = options
 
     def __call__(self, target):
-        task_function = task_function_of(target, self.decorator)
-        where = describe(task_function, self.decorator)
+        task_function, where = decorated(target, self.decorator)
         spec = stage_spec(self.decorator, self.options, self.fail_by_default, where)
         check_fields(task_function, {"binary": spec.binary, "args": spec.args}, where)
         return record(task_function, self.decorator[1:], spec)

@@ -31,8 +31,8 @@ from .command_line import (CommandError, Redirections, bind_arguments, exit_valu
                            resolve_flag, substitute, values_by_name)
 from .worker_context import current_assignment
 
-__all__ = ["CommandError", "BinaryRunner", "ContainerSpec", "StageSpec", "StagedRunner",
-           "run_process", "resolve_program", "TaskDirectory"]
+__all__ = ["CommandError", "Call", "CommandRunner", "BinaryRunner", "ContainerSpec", "StageSpec",
+           "StagedRunner", "run_process", "resolve_program", "TaskDirectory"]
 
 
 # ---- processes -----------------------------------------------------------------------------
@@ -201,28 +201,30 @@ class ContainerSpec:
         return arguments + options + [image]
 
 
-# ---- @binary ----------------------------------------------------------------------------------
+# ---- what every runner shares --------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class CommandFields:
-    """The decorator's string fields, kept as written ({{param}} and $VAR resolved per call)."""
+class Call:
+    """One call of a runner, its arguments bound to the function's parameters."""
 
-    binary: str
-    args: str | None = None
-    working_dir: str | None = None
-    fail_by_exit_value: object = False
+    args: tuple
+    kwargs: dict
+    named: list                 # [NamedValue], parameter order
+    values: dict                # {parameter: value}, for {{param}}
+    sandbox: str
+    where: str                  # the task, as errors name it
 
 
-class BinaryRunner:
-    """@binary: the function's parameters (or `args`) become the binary's command line."""
+class CommandRunner:
+    """The call every runner makes: bind the arguments, open the task's sandbox, `run` in it.
+    Subclasses hold plain attributes only, so cloudpickle ships them to the workers."""
 
-    kind = "@binary"
+    kind = "@task"
 
-    def __init__(self, name: str, where: str, slots: tuple, fields: CommandFields,
-                 origin_dir: str, container: ContainerSpec | None = None):
+    def __init__(self, name: str, where: str, slots: tuple, origin_dir: str = "",
+                 container: ContainerSpec | None = None):
         self.name = name
         self.where = where
         self.slots = slots
-        self.fields = fields
         self.origin_dir = origin_dir
         self.container = container
 
@@ -235,38 +237,76 @@ class BinaryRunner:
     def __call__(self, *args, **kwargs):
         where = self.describe()
         named = bind_arguments(self.slots, args, kwargs)
-        values = values_by_name(named)
         with TaskDirectory() as sandbox:
-            cwd = self._working_dir(values, sandbox, where)
-            environment = dict(os.environ)
-            argv = self._program(values, cwd, environment, where) + self._arguments(named, where)
-            if self.container is not None:
-                argv = self.container.arguments(values, [sandbox, cwd], cwd, environment,
-                                                where) + argv
-            code = run_process(argv, redirections_of(named, where), cwd, environment, where)
-        return self._result(code, argv, where)
+            return self.run(Call(args, kwargs, named, values_by_name(named), sandbox, where))
 
-    def _program(self, values: dict, cwd: str, environment: dict, where: str) -> list[str]:
-        program = substitute(self.fields.binary, values, where)
-        if self.container is not None:
-            return [program]            # it lives in the image
-        return [resolve_program(program, self.origin_dir, cwd, environment, where)]
+    def run(self, call: Call):
+        raise NotImplementedError
 
-    def _arguments(self, named: list, where: str) -> list[str]:
-        if self.fields.args is not None:
-            return expand_arguments(self.fields.args, named, where)
-        return parameter_arguments(named)
+    def execute(self, program: list, call: Call, cwd: str, environment: dict) -> tuple[int, list]:
+        """Runs `program` to its end; (exit value, the whole argv)."""
+        argv = self.full_argv(program, call, cwd, environment)
+        code = run_process(argv, redirections_of(call.named, call.where), cwd, environment,
+                           call.where)
+        return code, argv
 
-    def _working_dir(self, values: dict, sandbox: str, where: str) -> str:
-        return working_directory(self.fields.working_dir, values, self.origin_dir, sandbox,
-                                 where)
+    def full_argv(self, program: list, call: Call, cwd: str, environment: dict) -> list:
+        """`program` as it runs: in the container, if any (a launcher may go in front)."""
+        if self.container is None:
+            return list(program)
+        mounts = [call.sandbox, cwd, *self.container_mounts()]
+        return self.container.arguments(call.values, mounts, cwd, environment, call.where,
+                                        self.container_environment(environment)) + program
 
-    def _result(self, code: int, argv: list, where: str) -> int:
-        if code != 0 and resolve_flag(self.fields.fail_by_exit_value, where,
+    def container_environment(self, environment: dict) -> dict:
+        """The variables set inside the container."""
+        return {}
+
+    def container_mounts(self) -> tuple:
+        """Directories mounted besides the sandbox and the working directory."""
+        return ()
+
+
+# ---- @binary ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class CommandFields:
+    """The decorator's string fields, kept as written ({{param}} and $VAR resolved per call)."""
+
+    binary: str
+    args: str | None = None
+    working_dir: str | None = None
+    fail_by_exit_value: object = False
+
+
+class BinaryRunner(CommandRunner):
+    """@binary: the function's parameters (or `args`) become the binary's command line."""
+
+    kind = "@binary"
+
+    def __init__(self, name: str, where: str, slots: tuple, fields: CommandFields,
+                 origin_dir: str, container: ContainerSpec | None = None):
+        super().__init__(name, where, slots, origin_dir, container)
+        self.fields = fields
+
+    def run(self, call: Call) -> int:
+        cwd = working_directory(self.fields.working_dir, call.values, self.origin_dir,
+                                call.sandbox, call.where)
+        environment = dict(os.environ)
+        code, argv = self.execute(self._command(call, cwd, environment), call, cwd, environment)
+        if code != 0 and resolve_flag(self.fields.fail_by_exit_value, call.where,
                                       "fail_by_exit_value"):
-            raise CommandError(f"{where}: command exited with value {code} "
+            raise CommandError(f"{call.where}: command exited with value {code} "
                                f"(fail_by_exit_value): {shlex.join(argv)}")
         return code
+
+    def _command(self, call: Call, cwd: str, environment: dict) -> list[str]:
+        """The program (looked up here unless it lives in the image) and its arguments."""
+        program = substitute(self.fields.binary, call.values, call.where)
+        if self.container is None:
+            program = resolve_program(program, self.origin_dir, cwd, environment, call.where)
+        if self.fields.args is not None:
+            return [program, *expand_arguments(self.fields.args, call.named, call.where)]
+        return [program, *parameter_arguments(call.named)]
 
 
 # ---- @prolog / @epilog ----------------------------------------------------------------------
@@ -279,15 +319,14 @@ class StageSpec:
     fail_by_exit_value: object = True
 
 
-class StagedRunner:
+class StagedRunner(CommandRunner):
     """Runs the prolog, the task (its body or an inner runner), then the epilog."""
+
+    kind = "@prolog/@epilog"
 
     def __init__(self, name: str, where: str, slots: tuple, origin_dir: str, body,
                  prolog: StageSpec | None, epilog: StageSpec | None):
-        self.name = name
-        self.where = where
-        self.slots = slots
-        self.origin_dir = origin_dir
+        super().__init__(name, where, slots, origin_dir)
         self.body = body
         self.prolog = prolog
         self.epilog = epilog
@@ -296,25 +335,21 @@ class StagedRunner:
         inner = getattr(self.body, "adjust_requirements", None)
         return inner(requirements, arguments) if inner is not None else requirements
 
-    def __call__(self, *args, **kwargs):
-        named = bind_arguments(self.slots, args, kwargs)
-        with TaskDirectory() as sandbox:
-            if self.prolog is not None:
-                self._stage("@prolog", self.prolog, named, sandbox)
-            result = self.body(*args, **kwargs)
-            if self.epilog is not None:
-                self._stage("@epilog", self.epilog, named, sandbox)
+    def run(self, call: Call):
+        if self.prolog is not None:
+            self._stage("@prolog", self.prolog, call)
+        result = self.body(*call.args, **call.kwargs)
+        if self.epilog is not None:
+            self._stage("@epilog", self.epilog, call)
         return result
 
-    def _stage(self, kind: str, stage: StageSpec, named: list, sandbox: str) -> None:
+    def _stage(self, kind: str, stage: StageSpec, call: Call) -> None:
         where = f"{self.where}: {kind} of task '{self.name}'"
-        values = values_by_name(named)
         environment = dict(os.environ)
-        program = resolve_program(substitute(stage.binary, values, where), self.origin_dir,
-                                  sandbox, environment, where)
-        arguments = expand_arguments(stage.args, named, where) if stage.args else []
+        program = resolve_program(substitute(stage.binary, call.values, where), self.origin_dir,
+                                  call.sandbox, environment, where)
+        arguments = expand_arguments(stage.args, call.named, where) if stage.args else []
         argv = [program, *arguments]
-        code = run_process(argv, Redirections(), sandbox, environment, where)
+        code = run_process(argv, Redirections(), call.sandbox, environment, where)
         if code != 0 and resolve_flag(stage.fail_by_exit_value, where, "fail_by_exit_value"):
             raise CommandError(f"{where}: exited with value {code}: {shlex.join(argv)}")
-

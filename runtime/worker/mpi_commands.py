@@ -22,9 +22,8 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from .command_line import (CommandError, bind_arguments, redirections_of, resolve_flag,
-                           substitute, values_by_name)
-from .commands import BinaryRunner, CommandFields, ContainerSpec, TaskDirectory, run_process
+from .command_line import CommandError, resolve_flag, substitute
+from .commands import BinaryRunner, Call, CommandFields, CommandRunner, ContainerSpec
 from .mpi_launch import (Placement, flavor_of, hostfile_text, launcher_arguments,
                          launcher_environment, place_processes)
 from .worker_context import current_assignment
@@ -39,7 +38,7 @@ class MpiFields:
     layouts: tuple = ()         # ((parameter, (block_count, block_length, stride)), ...)
 
 
-class MpiLaunch:
+class MpiLaunch(CommandRunner):
     """What both @mpi runners share: process counts, placement, the launcher's argv."""
 
     mpi: MpiFields
@@ -73,35 +72,28 @@ class MpiLaunch:
         return dataclasses.replace(requirements, computing_units=processes * per_process,
                                    nodes=1)
 
-    def launch(self, program: list, values: dict, named: list, cwd: str, sandbox: str,
-               environment: dict, where: str) -> tuple[int, list]:
+    def full_argv(self, program: list, call: Call, cwd: str, environment: dict) -> list:
+        """mpirun (or srun...) on the reserved hosts, then the container and the program."""
         assignment = current_assignment()
-        processes, per_node = self._counts_at_run_time(values, assignment, where)
-        placement = place_processes(assignment.hosts, processes, per_node, where)
-        runner = substitute(self.mpi.runner, values, where)
+        processes, per_node = self._counts_at_run_time(call.values, assignment, call.where)
+        placement = place_processes(assignment.hosts, processes, per_node, call.where)
+        runner = substitute(self.mpi.runner, call.values, call.where)
         runner_path = shutil.which(runner, path=environment.get("PATH", os.defpath))
         if runner_path is None:
-            raise CommandError(f"{where}: MPI runner '{runner}' not found on PATH "
+            raise CommandError(f"{call.where}: MPI runner '{runner}' not found on PATH "
                                f"({environment.get('PATH', '')})")
-        flavor = flavor_of(runner_path, where, len(placement.hosts) > 1)
-        hostfile = self._write_hostfile(flavor, placement, sandbox)
+        flavor = flavor_of(runner_path, call.where, len(placement.hosts) > 1)
+        hostfile = self._write_hostfile(flavor, placement, call.sandbox)
         environment["OMP_NUM_THREADS"] = str(placement.cores_per_process)
         launcher_environment(environment)
-        flags = substitute(self.mpi.flags, values, where).split() if self.mpi.flags else []
+        flags = (substitute(self.mpi.flags, call.values, call.where).split() if self.mpi.flags
+                 else [])
         argv = launcher_arguments(flavor, runner_path, placement, hostfile, per_node, flags,
                                   ("OMP_NUM_THREADS", "PYTHONPATH"))
-        if self.container is not None:
-            argv += self.container.arguments(values, [sandbox, cwd, *self.container_mounts()],
-                                             cwd, environment, where,
-                                             self.container_environment(environment))
-        argv += program
-        return run_process(argv, redirections_of(named, where), cwd, environment, where), argv
+        return argv + super().full_argv(program, call, cwd, environment)
 
     def container_environment(self, environment: dict) -> dict:
         return {"OMP_NUM_THREADS": environment["OMP_NUM_THREADS"]}
-
-    def container_mounts(self) -> tuple:
-        return ()
 
     def _counts_at_run_time(self, values, assignment, where):
         # The reserved cores already include processes × cores per process (see
@@ -131,18 +123,6 @@ class MpiRunner(MpiLaunch, BinaryRunner):
                  mpi: MpiFields, origin_dir: str, container: ContainerSpec | None = None):
         super().__init__(name, where, slots, fields, origin_dir, container)
         self.mpi = mpi
-
-    def __call__(self, *args, **kwargs):
-        where = self.describe()
-        named = bind_arguments(self.slots, args, kwargs)
-        values = values_by_name(named)
-        with TaskDirectory() as sandbox:
-            cwd = self._working_dir(values, sandbox, where)
-            environment = dict(os.environ)
-            program = self._program(values, cwd, environment, where) + self._arguments(named,
-                                                                                       where)
-            code, argv = self.launch(program, values, named, cwd, sandbox, environment, where)
-        return self._result(code, argv, where)
 
 
 # ---- helpers -----------------------------------------------------------------------------------

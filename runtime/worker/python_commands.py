@@ -11,6 +11,7 @@ that list; with returns=N (N = number of processes) each future is one rank's re
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pickle
@@ -20,8 +21,8 @@ import tempfile
 
 import cloudpickle
 
-from .command_line import CommandError, bind_arguments, redirections_of, values_by_name
-from .commands import ContainerSpec, TaskDirectory, run_process, working_directory
+from .command_line import CommandError
+from .commands import Call, CommandRunner, ContainerSpec, working_directory
 from .mpi_commands import MpiFields, MpiLaunch
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,37 +36,29 @@ class PythonMpiRunner(MpiLaunch):
 
     def __init__(self, name: str, where: str, slots: tuple, body, working_dir: str | None,
                  mpi: MpiFields, origin_dir: str, container: ContainerSpec | None = None):
-        self.name = name
-        self.where = where
-        self.slots = slots
+        super().__init__(name, where, slots, origin_dir, container)
         self.body = body
         self.working_dir = working_dir
         self.mpi = mpi
-        self.origin_dir = origin_dir
-        self.container = container
 
     def describe(self) -> str:
         return f"{self.where}: @mpi task '{self.name}' (Python, mpi4py)"
 
     def __call__(self, *args, **kwargs):
-        where = self.describe()
-        require_mpi4py(where)
-        named = bind_arguments(self.slots, args, kwargs)
-        values = values_by_name(named)
-        with TaskDirectory() as sandbox:
-            exchange = tempfile.mkdtemp(prefix="python_mpi_", dir=sandbox)
-            try:
-                cwd = working_directory(self.working_dir, values, self.origin_dir, sandbox, where)
-                call = (self.body, args, kwargs, self._layout_targets(named, args, kwargs))
-                dump_call(exchange, call, where)
-                environment = dict(os.environ, PYTHONPATH=python_path())
-                python = "python3" if self.container is not None else sys.executable
-                program = [python, *_ENTRY, "--mpi", exchange]
-                code, argv = self.launch(program, values, named, cwd, sandbox, environment,
-                                         where)
-                return collect_results(exchange, code, where, argv)
-            finally:
-                shutil.rmtree(exchange, ignore_errors=True)
+        require_mpi4py(self.describe())
+        return super().__call__(*args, **kwargs)
+
+    def run(self, call: Call):
+        with exchange_directory("python_mpi_", call.sandbox) as exchange:
+            cwd = working_directory(self.working_dir, call.values, self.origin_dir, call.sandbox,
+                                    call.where)
+            layouts = self._layout_targets(call.named, call.args, call.kwargs)
+            dump_call(exchange, (self.body, call.args, call.kwargs, layouts), call.where)
+            environment = dict(os.environ, PYTHONPATH=python_path())
+            python = "python3" if self.container is not None else sys.executable
+            code, argv = self.execute([python, *_ENTRY, "--mpi", exchange], call, cwd,
+                                      environment)
+            return collect_results(exchange, code, call.where, argv)
 
     def container_environment(self, environment: dict) -> dict:
         """In an image the ranks run its python3 with the runtime's package mounted."""
@@ -87,7 +80,7 @@ class PythonMpiRunner(MpiLaunch):
         return targets
 
 
-class ContainerPythonRunner:
+class ContainerPythonRunner(CommandRunner):
     """@container on a plain @task: the body runs in the image, in the task's sandbox, with the
     runtime's package mounted (the image needs python3 with cloudpickle)."""
 
@@ -95,40 +88,36 @@ class ContainerPythonRunner:
 
     def __init__(self, name: str, where: str, slots: tuple, body, container: ContainerSpec,
                  python: str = "python3"):
-        self.name = name
-        self.where = where
-        self.slots = slots
+        super().__init__(name, where, slots, container=container)
         self.body = body
-        self.container = container
         self.python = python
 
-    def describe(self) -> str:
-        return f"{self.where}: @container task '{self.name}'"
+    def run(self, call: Call):
+        with exchange_directory("container_", call.sandbox) as exchange:
+            dump_call(exchange, (self.body, call.args, call.kwargs, []), call.where)
+            environment = dict(os.environ, PYTHONPATH=_PACKAGE_ROOT)
+            code, argv = self.execute([self.python, *_ENTRY, exchange], call, call.sandbox,
+                                      environment)
+            return collect_results(exchange, code, call.where, argv)
 
-    def adjust_requirements(self, requirements, arguments: dict):
-        return requirements
+    def container_environment(self, environment: dict) -> dict:
+        return {"PYTHONPATH": _PACKAGE_ROOT}
 
-    def __call__(self, *args, **kwargs):
-        where = self.describe()
-        named = bind_arguments(self.slots, args, kwargs)
-        values = values_by_name(named)
-        with TaskDirectory() as sandbox:
-            exchange = tempfile.mkdtemp(prefix="container_", dir=sandbox)
-            try:
-                dump_call(exchange, (self.body, args, kwargs, []), where)
-                environment = dict(os.environ, PYTHONPATH=_PACKAGE_ROOT)
-                argv = self.container.arguments(values, [sandbox, _PACKAGE_ROOT], sandbox,
-                                                environment, where,
-                                                {"PYTHONPATH": _PACKAGE_ROOT})
-                argv += [self.python, *_ENTRY, exchange]
-                code = run_process(argv, redirections_of(named, where), sandbox, environment,
-                                   where)
-                return collect_results(exchange, code, where, argv)
-            finally:
-                shutil.rmtree(exchange, ignore_errors=True)
+    def container_mounts(self) -> tuple:
+        return (_PACKAGE_ROOT,)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def exchange_directory(prefix: str, sandbox: str):
+    """Where the call and the results pass between this process and the body's processes."""
+    exchange = tempfile.mkdtemp(prefix=prefix, dir=sandbox)
+    try:
+        yield exchange
+    finally:
+        shutil.rmtree(exchange, ignore_errors=True)
+
+
 def require_mpi4py(where: str) -> None:
     if importlib.util.find_spec("mpi4py") is None:
         raise CommandError(f"{where}: a Python MPI task needs mpi4py on host where it runs "
