@@ -108,11 +108,11 @@ class Journal:
         added = 0
         for path in pack_paths(self.outputs_dir):
             name = os.path.basename(path)
-            row = self._reader.execute("SELECT pack, scanned FROM packs WHERE name=?",
-                                       (name,)).fetchone()
-            records, end = scan(path, row[1] if row else 0)
-            with self._reader:
-                self._reader.execute("BEGIN")
+            with self._reader:      # one writer at a time: programs may share a cache
+                self._reader.execute("BEGIN IMMEDIATE")
+                row = self._reader.execute("SELECT pack, scanned FROM packs WHERE name=?",
+                                           (name,)).fetchone()
+                records, end = scan(path, row[1] if row else 0)
                 if row is None:
                     row = (self._reader.execute("INSERT INTO packs (name, scanned) VALUES (?, ?)",
                                                 (name, end)).lastrowid, end)
