@@ -83,8 +83,10 @@ _tracker_cache: dict = {"size": -1, "map": {}}
 try:
     from cloudpickle import cloudpickle as _cloudpickle_internals
     _TRACKERS_BY_CLASS = _cloudpickle_internals._DYNAMIC_CLASS_TRACKER_BY_CLASS
+    # the WeakKeyDictionary's own dict: an emptiness test without a Python-level __len__
+    _TRACKERS_BY_CLASS_DATA = getattr(_TRACKERS_BY_CLASS, "data", _TRACKERS_BY_CLASS)
 except (ImportError, AttributeError):      # another cloudpickle: such values only miss
-    _TRACKERS_BY_CLASS = {}
+    _TRACKERS_BY_CLASS = _TRACKERS_BY_CLASS_DATA = {}
 
 
 def _stable_frames(frames: list) -> list:
@@ -137,11 +139,13 @@ def task_key(call, seeded_hasher, read_identities: list) -> bytes:
     hasher = seeded_hasher.copy()
     hasher.update(_SHAPE_PACKER.pack([args, kwargs, len(entry["returns"]),
                                       len(read_identities)]))
-    hasher.update(b"".join(read_identities))
+    if read_identities:
+        hasher.update(b"".join(read_identities))
     frames = call.frames
     if frames:
-        frames = _stable_frames(frames)
-        hasher.update(b"".join(memoryview(f).nbytes.to_bytes(8, "little") for f in frames))
+        if _TRACKERS_BY_CLASS_DATA:
+            frames = _stable_frames(frames)
+        hasher.update(b"".join([memoryview(f).nbytes.to_bytes(8, "little") for f in frames]))
         for frame in frames:
             hasher.update(frame)
     return hasher.digest()

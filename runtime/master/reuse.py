@@ -63,6 +63,7 @@ class TaskReuse:
         # newer version of the same datum is written (no new task can read it any more)
         self._identities: dict[str, bytes] = {}
         self._avoid = _name_forms(options.avoid)
+        self._cache_all, self._resume = options.cache_all, options.resume
         self._cache: Journal | None = None
         self._cache_failed = False
         self.journal: Journal | None = None
@@ -91,7 +92,9 @@ class TaskReuse:
     # ---- submit (application thread) ---------------------------------------------------------
     def before_submit(self, call) -> bool:
         """Key the task; True if its outputs were reused and it must not run."""
-        inputs = [self._read_identity(key) for key in call.reads] if call.reads else []
+        reads = call.reads
+        inputs = [self._identities.get(key) or self._read_identity(key) for key in reads] \
+            if reads else []
         try:
             key = task_key(call, self._function_hasher(call.function_id), inputs)
         except Exception as error:   # never a wrong hit: an unkeyable task simply runs
@@ -104,12 +107,12 @@ class TaskReuse:
             identities[write] = output_identity(key, index)
             if not write.endswith("v1"):
                 self._forget_previous(write)
-        wants_cache = (self.options.cache_all or "cache" in call.entry) and \
+        wants_cache = (self._cache_all or "cache" in call.entry) and \
             self._cache_store() is not None
         found = None
-        if wants_cache or self.options.resume:
+        if wants_cache or self._resume:
             found = self._find(key, wants_cache)
-        input_bytes = b"".join(inputs)
+        input_bytes = b"".join(inputs) if inputs else b""
         if found is not None and self._load(call, *found):
             self.reused += 1
             if found[0] is self._cache:
