@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -36,7 +37,7 @@ def add_flags(parser) -> None:
     parser.add_argument("--resume", action="store_true", help="resume the newest run of this "
                         "same command (or --resume=<log_dir>): tasks whose code and inputs are "
                         "unchanged and whose outputs were persisted are not run again")
-    parser.add_argument("--resume_from", metavar="LOG_DIR", help=None)
+    parser.add_argument("--resume_from", metavar="LOG_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--no_journal", action="store_true", help="keep no journal: no "
                         "--resume, no memoization (the runtime's bare speed)")
     parser.add_argument("--cache", action="store_true", help="memoize every task: a task "

@@ -78,6 +78,17 @@ def _hash_file(hasher, path: str) -> None:
     hasher.update(b"\0eof")
 
 
+_TRACKER_SCAN_LIMIT = 1 << 20             # larger frames are raw array buffers
+_tracker_cache: dict = {"size": -1, "map": {}}
+try:
+    from cloudpickle import cloudpickle as _cloudpickle_internals
+    _TRACKERS_BY_CLASS = _cloudpickle_internals._DYNAMIC_CLASS_TRACKER_BY_CLASS
+    # the WeakKeyDictionary's own dict: an emptiness test without a Python-level __len__
+    _TRACKERS_BY_CLASS_DATA = getattr(_TRACKERS_BY_CLASS, "data", _TRACKERS_BY_CLASS)
+except (ImportError, AttributeError):      # another cloudpickle: such values only miss
+    _TRACKERS_BY_CLASS = _TRACKERS_BY_CLASS_DATA = {}
+
+
 def _stable_frames(frames: list) -> list:
     """cloudpickle names each class defined in __main__ with a random id (uuid4) per process;
     replace those ids by the class's own identity, or every run would key such values anew."""
@@ -86,24 +97,13 @@ def _stable_frames(frames: list) -> list:
         return frames
     stable = []
     for frame in frames:
-        if memoryview(frame).nbytes <= _TRACKER_SCAN_LIMIT:   # larger: raw array buffers
+        if memoryview(frame).nbytes <= _TRACKER_SCAN_LIMIT:
             frame = bytes(frame)
             for tracker, replacement in trackers.items():
                 if tracker in frame:
                     frame = frame.replace(tracker, replacement)
         stable.append(frame)
     return stable
-
-
-_TRACKER_SCAN_LIMIT = 1 << 20
-_tracker_cache: dict = {"size": -1, "map": {}}
-
-
-try:
-    from cloudpickle import cloudpickle as _cloudpickle_internals
-    _TRACKERS_BY_CLASS = _cloudpickle_internals._DYNAMIC_CLASS_TRACKER_BY_CLASS
-except (ImportError, AttributeError):      # another cloudpickle: such values only miss
-    _TRACKERS_BY_CLASS = {}
 
 
 def _class_trackers() -> dict:
@@ -139,11 +139,13 @@ def task_key(call, seeded_hasher, read_identities: list) -> bytes:
     hasher = seeded_hasher.copy()
     hasher.update(_SHAPE_PACKER.pack([args, kwargs, len(entry["returns"]),
                                       len(read_identities)]))
-    hasher.update(b"".join(read_identities))
+    if read_identities:
+        hasher.update(b"".join(read_identities))
     frames = call.frames
     if frames:
-        frames = _stable_frames(frames)
-        hasher.update(b"".join(memoryview(f).nbytes.to_bytes(8, "little") for f in frames))
+        if _TRACKERS_BY_CLASS_DATA:
+            frames = _stable_frames(frames)
+        hasher.update(b"".join([memoryview(f).nbytes.to_bytes(8, "little") for f in frames]))
         for frame in frames:
             hasher.update(frame)
     return hasher.digest()

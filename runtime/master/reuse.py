@@ -63,7 +63,9 @@ class TaskReuse:
         # newer version of the same datum is written (no new task can read it any more)
         self._identities: dict[str, bytes] = {}
         self._avoid = _name_forms(options.avoid)
+        self._cache_all, self._resume = options.cache_all, options.resume
         self._cache: Journal | None = None
+        self._cache_failed = False
         self.journal: Journal | None = None
         self.exit_code = 0                   # the application's, set by runcompss
         self.reused = self.cache_hits = self.cache_misses = 0
@@ -90,7 +92,9 @@ class TaskReuse:
     # ---- submit (application thread) ---------------------------------------------------------
     def before_submit(self, call) -> bool:
         """Key the task; True if its outputs were reused and it must not run."""
-        inputs = [self._read_identity(key) for key in call.reads] if call.reads else []
+        reads = call.reads
+        inputs = [self._identities.get(key) or self._read_identity(key) for key in reads] \
+            if reads else []
         try:
             key = task_key(call, self._function_hasher(call.function_id), inputs)
         except Exception as error:   # never a wrong hit: an unkeyable task simply runs
@@ -103,14 +107,16 @@ class TaskReuse:
             identities[write] = output_identity(key, index)
             if not write.endswith("v1"):
                 self._forget_previous(write)
-        wants_cache = self.options.cache_all or "cache" in call.entry
+        wants_cache = (self._cache_all or "cache" in call.entry) and \
+            self._cache_store() is not None
         found = None
-        if wants_cache or self.options.resume:
+        if wants_cache or self._resume:
             found = self._find(key, wants_cache)
-        input_bytes = b"".join(inputs)
+        input_bytes = b"".join(inputs) if inputs else b""
         if found is not None and self._load(call, *found):
             self.reused += 1
-            self.cache_hits += found[0] is self._cache
+            if found[0] is self._cache:
+                self.cache_hits += 1
             if self.journal is not None:
                 self.journal.record(call.task_id, key, call.name, "reused", input_bytes, None)
             return True
@@ -197,11 +203,19 @@ class TaskReuse:
         for key in keys:
             identities.pop(key, None)
 
-    def _cache_store(self) -> Journal:
-        if self._cache is None:
+    def _cache_store(self) -> Journal | None:
+        """Opened at the first task that may be memoized; None (tasks simply run) if the
+        cache's folder cannot be used."""
+        if self._cache is None and not self._cache_failed:
             folder = self.options.cache_dir or default_cache_dir()
-            self._cache = Journal(folder)
-            indexed = self._cache.index_outputs()
+            try:
+                self._cache = Journal(folder)
+                indexed = self._cache.index_outputs()
+            except (OSError, sqlite3.Error) as error:
+                self._cache_failed = True
+                log.warning("the memoization cache %s cannot be used, tasks run: %s", folder,
+                            error)
+                return None
             log.info("memoization cache %s: %d new records indexed", folder, indexed)
         return self._cache
 
