@@ -119,17 +119,23 @@ def test_random_kill_9_of_workers_during_5000_tasks(tmp_path):
         [sys.executable, "-m", "runtime.cli.runcompss", f"--log_dir={tmp_path / 'logs'}",
          f"--resources={tmp_path / 'resources.xml'}", str(tmp_path / "app.py")],
         cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seed = int(time.time())
+    seed = int(os.environ.get("CHAOS_SEED") or time.time())   # CHAOS_SEED replays a run
     chaos = Chaos(process.pid, seed)
     chaos.thread.start()
+    hung = False
     try:
         stdout, stderr = process.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        hung = True                      # keep what it printed: the report must say why
+        process.kill()
+        stdout, stderr = process.communicate()
     finally:
         chaos.stop.set()
         chaos.thread.join(timeout=5)
         if process.poll() is None:
             process.kill()
     report = f"seed {seed}, kills {chaos.kills}\nstdout:\n{stdout}\nstderr:\n{stderr[-6000:]}"
+    assert not hung, f"the run did not finish in 150 s: {report}"
     assert process.returncode == 0, report
     results = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     assert results, report

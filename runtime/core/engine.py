@@ -405,10 +405,15 @@ class Engine:
             return
         if version.waiters:
             return
-        for location in version.locations:        # MASTER too: the shell drops its copy
-            instructions.append(DeleteVersions(location, (version.key,)))
+        # A version kept for its dependents' lineage (a tombstone) keeps the application's
+        # copy, if any: a recompute of a dependent reads it from there. Otherwise every copy
+        # goes, the master's too (the shell drops it).
+        kept = [MASTER] if version.dependents and MASTER in version.locations else []
+        for location in version.locations:
+            if location not in kept:
+                instructions.append(DeleteVersions(location, (version.key,)))
         if version.dependents:
-            version.locations = []       # a tombstone: no data, only what made it
+            version.locations = kept     # a tombstone: no worker data, only what made it
             return
         del self.versions[version.key]
         if version.lineage is not None:
