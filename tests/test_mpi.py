@@ -347,11 +347,11 @@ def test_layout_indices_follow_pycompss():
 
 def test_runner_writes_the_hostfile_of_a_multi_node_assignment(tmp_path, monkeypatch):
     """What the scheduler's multi-node reservation turns into: the runner, called as a worker
-    calls it with a hand-made two-host Assignment, writes the hostfile and launches mpirun
+    calls it with a hand-made two-host task entry, writes the hostfile and launches mpirun
     (a stand-in here, which records its arguments: no second host exists)."""
     from runtime.api.mpi import mpi
     from runtime.api.task import task
-    from runtime.worker.worker_context import set_assignment
+    from runtime.worker.worker_context import set_running_task
     record = tmp_path / "launch"
     folder = tmp_path / "bin"
     folder.mkdir()
@@ -368,11 +368,12 @@ def test_runner_writes_the_hostfile_of_a_multi_node_assignment(tmp_path, monkeyp
         pass
 
     sandbox = tmp_path / "job1"
-    set_assignment(Assignment(1, 2, (("node1", 2), ("node2", 2)), sandbox=str(sandbox)))
+    # what the scheduler's dispatch puts in the entry of a task reserved on two nodes
+    set_running_task({"id": 1, "units": 2, "hosts": [["node1", 2], ["node2", 2]]}, str(sandbox))
     try:
         assert solver.runner(10) == 0
     finally:
-        set_assignment(None)
+        set_running_task(None)
     assert (tmp_path / "launch.hostfile").read_text() == "node1\nnode1\nnode2\nnode2\n"
     assert record.read_text().splitlines() == [
         "--hostfile", str(sandbox / "hostfile"), "-n", "4", "--bind-to", "none",

@@ -37,33 +37,39 @@ def gpu_ids(count: int) -> list[int]:
 class TaskBinding:
     """Applies a task's cores and GPUs in its executor; system calls only when they change."""
 
-    def __init__(self, home_core: int | None):
+    def __init__(self, home_core: int | None, node: str):
         self._home = [home_core] if home_core is not None else None
         self._current = None
+        self._single_node = ((node, 1),)
         self._hosts = None
+        self._units = None
         self._inherited_gpus = os.environ.get(GPU_ENVIRONMENT)
+        self._gpus = None
         if self._home:
             self._set_cores(self._home)
 
     def apply(self, entry: dict) -> None:
-        hosts = entry.get("hosts")
-        if hosts and hosts != self._hosts:
+        hosts = entry.get("hosts") or self._single_node      # only multi-node tasks carry it
+        if hosts != self._hosts:
             self._hosts = hosts
             os.environ["COMPSS_HOSTNAMES"] = ",".join(str(host) for host, _ in hosts)
             os.environ["COMPSS_NUM_NODES"] = str(len(hosts))
-        units = str(entry.get("units", 1))
-        if os.environ.get("COMPSS_NUM_THREADS") != units:
-            os.environ["COMPSS_NUM_THREADS"] = units
+        units = entry.get("units", 1)
+        if units != self._units:
+            self._units = units
+            os.environ["COMPSS_NUM_THREADS"] = str(units)
         cores = entry.get("cores") or self._home
         if cores and cores != self._current:
             self._set_cores(cores)
-        gpus = entry.get("gpus")
-        if gpus:
-            os.environ[GPU_ENVIRONMENT] = ",".join(map(str, gpus))
-        elif self._inherited_gpus is None:
-            os.environ.pop(GPU_ENVIRONMENT, None)
-        else:
-            os.environ[GPU_ENVIRONMENT] = self._inherited_gpus
+        gpus = entry.get("gpus") or None
+        if gpus != self._gpus:
+            self._gpus = gpus
+            if gpus:
+                os.environ[GPU_ENVIRONMENT] = ",".join(map(str, gpus))
+            elif self._inherited_gpus is None:
+                os.environ.pop(GPU_ENVIRONMENT, None)
+            else:
+                os.environ[GPU_ENVIRONMENT] = self._inherited_gpus
 
     def _set_cores(self, cores: list) -> None:
         try:

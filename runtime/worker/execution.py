@@ -23,7 +23,7 @@ import traceback as traceback_module
 from dataclasses import dataclass
 
 from ..transport.payload import SerializationError, deserialize, frames_nbytes, serialize
-from .worker_context import assignment_from_entry, set_assignment
+from .worker_context import set_running_task
 
 
 @dataclass(slots=True)
@@ -58,7 +58,7 @@ def run_task(entry: dict, frames: list, inputs: dict, function, sandbox_root: st
     started = time.perf_counter()
     sandbox = os.path.join(sandbox_root, f"job{entry['id']}")
     resolver = _Resolver(frames, inputs, sandbox)
-    set_assignment(assignment_from_entry(entry, sandbox))
+    set_running_task(entry, sandbox)
     try:                    # the sandbox goes whatever happens: a full disk must not stay full
         try:
             args = [resolver.value(descriptor) for descriptor in entry["args"]]
@@ -74,7 +74,7 @@ def run_task(entry: dict, frames: list, inputs: dict, function, sandbox_root: st
         except Exception as error:
             raise _task_error(error) from None
     finally:
-        set_assignment(None)
+        set_running_task(None)
         if resolver.staged_any:
             shutil.rmtree(sandbox, ignore_errors=True)
     return outputs, time.perf_counter() - started

@@ -21,7 +21,7 @@ from ..transport.payload import serialize
 from .devices import TaskBinding
 from .execution import StoredInput, TaskError, run_task
 from .lifetime import die_with_parent
-from .worker_context import enter_worker_context
+from .worker_context import enter_worker_context, node_name
 
 
 class _CapturedStreams:
@@ -64,7 +64,7 @@ class Executor:
         self._sandbox_root = os.path.join(work_dir, "sandbox")
         self._data_dir = os.path.join(work_dir, "data")
         self._streams = _CapturedStreams(work_dir, jobs_dir)
-        self._binding = TaskBinding(core)
+        self._binding = TaskBinding(core, node_name())
 
     def serve(self) -> None:
         ready = protocol.ExecutorReady(self._run_key, self._executor_id, os.getpid())

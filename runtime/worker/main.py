@@ -30,7 +30,7 @@ from .devices import bound_cores, gpu_ids
 from .persist import append_results
 from .pool import ExecutorPool
 from .store import DataStore
-from .worker_context import enter_worker_context
+from .worker_context import NODE_NAME_ENV, enter_worker_context
 
 log = logging.getLogger("superscalar.worker")
 
@@ -52,7 +52,7 @@ class _PendingTask:
 class Worker:
     def __init__(self, options: argparse.Namespace):
         self.worker_id = options.worker_id
-        self.node_name = options.node_name
+        os.environ[NODE_NAME_ENV] = options.node_name    # before the executors start
         self.run_key = run_key_from_environment()
         self.curve_keys = curve_keys_from_environment()   # None: the run stays on loopback
         self.work_dir = options.work_dir
@@ -299,8 +299,6 @@ class Worker:
 
     def _exec_message(self, slot, task: _PendingTask) -> list:
         entry = dict(task.entry)
-        if "hosts" not in entry:
-            entry["hosts"] = [[self.node_name, entry.get("units", 1)]]
         data: list = []
         if entry["fn"] not in slot.functions:
             function_frames = self.functions[entry["fn"]]

@@ -3,6 +3,7 @@ was given: the body of a @binary/@mpi/@container task needs its hosts, cores and
 a command line, and user code may ask too (COMPSs exposes them as environment variables)."""
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 
@@ -29,22 +30,39 @@ class Assignment:
     sandbox: str = ""
 
 
-_current: Assignment | None = None
+# The node this process works for: the worker sets it before starting executors (forked or
+# spawned, they inherit it); outside a worker it is this host.
+NODE_NAME_ENV = "SUPERSCALAR_NODE_NAME"
+_node_name: str | None = None
+
+# The running task's entry and sandbox. The Assignment is only built when a task body asks for
+# it (@mpi, @binary): recording the pair costs nothing on the path of 10^6 plain tasks.
+_current: tuple | None = None
+
+
+def node_name() -> str:
+    global _node_name
+    if _node_name is None:
+        _node_name = os.environ.get(NODE_NAME_ENV) or socket.gethostname()
+    return _node_name
 
 
 def assignment_from_entry(entry: dict, sandbox: str = "") -> Assignment:
-    """Built from the task entry's optional keys "units", "hosts", "cores", "gpus"."""
+    """Built from the task entry's optional keys "units", "hosts", "cores", "gpus"; a
+    single-node task's host is this node."""
     units = int(entry.get("units", 1) or 1)
-    hosts = entry.get("hosts") or [[socket.gethostname(), units]]
+    hosts = entry.get("hosts") or [[node_name(), units]]
     return Assignment(entry.get("id", 0), units, tuple((str(h), int(n)) for h, n in hosts),
                       tuple(entry.get("cores") or ()), tuple(entry.get("gpus") or ()), sandbox)
 
 
-def set_assignment(assignment: Assignment | None) -> None:
+def set_running_task(entry: dict | None, sandbox: str = "") -> None:
     global _current
-    _current = assignment
+    _current = (entry, sandbox) if entry is not None else None
 
 
 def current_assignment() -> Assignment:
     """The running task's assignment (a one-host default outside a task)."""
-    return _current or Assignment(0, 1, ((socket.gethostname(), 1),))
+    if _current is None:
+        return Assignment(0, 1, ((node_name(), 1),))
+    return assignment_from_entry(*_current)
