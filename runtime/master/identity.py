@@ -44,7 +44,17 @@ def digest(*parts) -> bytes:
 
 
 def output_identity(task_key: bytes, index: int) -> bytes:
-    return _blake2b(task_key + index.to_bytes(4, "little"), digest_size=DIGEST_SIZE).digest()
+    """A task's first output is named by the task's key itself (no hashing on the submit path
+    of the usual one-result task); the others by a hash of key and index. Keys, value digests
+    and these hashes are all DIGEST_SIZE bytes and domain-separated, so none can stand for
+    another except by a hash collision."""
+    if index == 0:
+        return task_key
+    return _OUTPUT_HASHER(task_key + index.to_bytes(4, "little"),
+                          digest_size=DIGEST_SIZE).digest()
+
+
+_OUTPUT_HASHER = _blake2b
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -121,7 +131,7 @@ def _class_trackers() -> dict:
 
 def function_hasher(function_identity: bytes):
     """The start of the key of every task of one function (copied per task: cheaper)."""
-    return _blake2b(b"task-v1" + function_identity, digest_size=DIGEST_SIZE)
+    return _blake2b(b"task-v2" + function_identity, digest_size=DIGEST_SIZE)
 
 
 def task_key(call, seeded_hasher, read_identities: list) -> bytes:
@@ -136,18 +146,17 @@ def task_key(call, seeded_hasher, read_identities: list) -> bytes:
         kwargs = [[name, _canonical(d, positions)] for name, d in kwargs.items()]
     else:                                  # only captured values: nothing run-local to replace
         kwargs = list(kwargs.items())
+    frames = call.frames
+    if frames and _TRACKERS_BY_CLASS_DATA:
+        frames = _stable_frames(frames)
     hasher = seeded_hasher.copy()
-    hasher.update(_SHAPE_PACKER.pack([args, kwargs, len(entry["returns"]),
-                                      len(read_identities)]))
+    hasher.update(_SHAPE_PACKER.pack([args, kwargs, len(entry["returns"]), len(read_identities),
+                                      [len(f) if type(f) is bytes else memoryview(f).nbytes
+                                       for f in frames]]))
     if read_identities:
         hasher.update(b"".join(read_identities))
-    frames = call.frames
-    if frames:
-        if _TRACKERS_BY_CLASS_DATA:
-            frames = _stable_frames(frames)
-        hasher.update(b"".join([memoryview(f).nbytes.to_bytes(8, "little") for f in frames]))
-        for frame in frames:
-            hasher.update(frame)
+    for frame in frames:
+        hasher.update(frame)
     return hasher.digest()
 
 

@@ -5,8 +5,9 @@
     <folder>/outputs/           packs and copied files (runtime.worker.persist)
 
     I/O thread (engine observer) ─┐  append to a deque (no I/O on the hot path)
-    application thread (reused) ──┴─► writer thread: one transaction every `commit_seconds`
-                                      or `commit_events` rows ─► journal.sqlite (WAL)
+    application thread (reused) ──┴─► sender thread: one batch every `commit_seconds` or
+                                      `commit_events` rows ─► writer process (journal_writer):
+                                      one transaction per batch ─► journal.sqlite (WAL)
 
 Why it can be trusted after a kill -9 at any moment: SQLite in WAL mode commits atomically, so
 the next run reads the last committed transaction; a task is written as done only after its
@@ -25,11 +26,14 @@ import logging
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 
 from ..worker.persist import PackReader, pack_paths, scan
+from .journal_writer import connect, frame
 
 log = logging.getLogger("superscalar.journal")
 
@@ -51,19 +55,6 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS outputs_key ON outputs (key);
 CREATE INDEX IF NOT EXISTS tasks_key ON tasks (key);
 """
-_TASK_COLUMNS = 8
-# Rows go in as one multi-row INSERT per chunk: parameters are bound in C and SQLite does the
-# work with the GIL released once per chunk, not once per row (executemany), which would hand
-# the GIL back and forth with the master's I/O thread 10^4 times a second.
-_ROWS_PER_STATEMENT = 500 if sqlite3.sqlite_version_info >= (3, 32) else 100   # variables cap
-
-
-def _connect(path: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                 timeout=60)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    return connection
 
 
 class Journal:
@@ -72,7 +63,7 @@ class Journal:
         self.outputs_dir = os.path.join(folder, OUTPUTS)
         os.makedirs(self.outputs_dir, exist_ok=True)
         self.path = os.path.join(folder, DATABASE)
-        self._reader = _connect(self.path)          # the application thread's lookups
+        self._reader = connect(self.path)          # the application thread's lookups
         self._reader.executescript(_SCHEMA)
         self._packs = PackReader()
         self.run: int | None = None
@@ -154,21 +145,26 @@ class Journal:
 
 
 class _Writer:
-    """The only connection that writes task rows: batches them into few transactions."""
+    """Feeds the writer process (journal_writer.py): rows and statements queued by any thread
+    leave in one batch every `commit_seconds`, or as soon as `commit_events` rows wait."""
 
     def __init__(self, path: str, commit_seconds: float, commit_events: int):
         self._path = path
         self._seconds = commit_seconds
         self._events = commit_events
         self._rows: deque = deque()
-        self._statements: deque = deque()      # (sql, parameters, done event or None)
+        self._statements: deque = deque()      # (sql, parameters) or (None, flush event)
         self._wake = threading.Event()
         self._stopping = False
+        self._process: subprocess.Popen | None = None
         self._thread = threading.Thread(target=self._run, name="superscalar-journal",
                                         daemon=True)
         self.error: BaseException | None = None
 
     def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", _WRITER_BOOT, _PACKAGE_ROOT, self._path],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         self._thread.start()
 
     def add(self, row: tuple) -> None:
@@ -198,51 +194,61 @@ class _Writer:
             self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        connection = _connect(self._path)
+        process = self._process
         try:
             while True:
                 self._wake.wait(self._seconds)
                 self._wake.clear()
                 stopping = self._stopping
-                self._commit(connection)
+                self._send(process)
                 if stopping:
                     break
         except BaseException as error:  # noqa: BLE001 - a journal failure must not stop the run
             self.error = error
-            log.exception("the journal %s stopped recording; the run goes on without it",
-                          self._path)
+            log.error("the journal %s stopped recording (%s); the run goes on without it",
+                      self._path, error)
         finally:
-            connection.close()
+            _close_writer(process, self._path)
 
-    def _commit(self, connection: sqlite3.Connection) -> None:
+    def _send(self, process: subprocess.Popen) -> None:
         rows, statements = _drain(self._rows), _drain(self._statements)
         if not rows and not statements:
             return
-        connection.execute("BEGIN")
-        _insert_tasks(connection, rows)
-        finished = []
+        batch, flushes = [], []
         for sql, parameters in statements:
             if sql is None:
-                finished.append(parameters)
+                flushes.append(parameters)
             else:
-                connection.execute(sql, parameters)
-        connection.execute("COMMIT")
-        for event in finished:
-            event.set()
+                batch.append((sql, parameters))
+        process.stdin.write(frame(["batch", rows, batch]))
+        if flushes:
+            process.stdin.write(frame(["flush", 0]))
+        process.stdin.flush()
+        if flushes:
+            if not process.stdout.readline():
+                raise OSError(f"the journal writer exited (code {process.wait()})")
+            for event in flushes:
+                event.set()
 
 
-_insert_statements: dict[int, str] = {}
+# The writer process imports only what it needs (the package's own __init__ files are empty).
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_WRITER_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from runtime.master.journal_writer import main; sys.exit(main(sys.argv[2:]))")
 
 
-def _insert_tasks(connection: sqlite3.Connection, rows: list) -> None:
-    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        chunk = rows[start:start + _ROWS_PER_STATEMENT]
-        sql = _insert_statements.get(len(chunk))
-        if sql is None:
-            values = "(" + ",".join("?" * _TASK_COLUMNS) + ")"
-            sql = _insert_statements[len(chunk)] = \
-                "INSERT OR REPLACE INTO tasks VALUES " + ",".join([values] * len(chunk))
-        connection.execute(sql, [value for row in chunk for value in row])
+def _close_writer(process: subprocess.Popen, path: str) -> None:
+    try:
+        process.stdin.close()
+    except OSError:
+        pass
+    try:
+        code = process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        code = process.wait()
+    if code:
+        log.error("the journal writer for %s exited with code %s", path, code)
 
 
 def _drain(queue: deque) -> list:

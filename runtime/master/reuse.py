@@ -96,7 +96,9 @@ class TaskReuse:
         inputs = [self._identities.get(key) or self._read_identity(key) for key in reads] \
             if reads else []
         try:
-            key = task_key(call, self._function_hasher(call.function_id), inputs)
+            hasher = self._function_hashers.get(call.function_id) or \
+                self._function_hasher(call.function_id)
+            key = task_key(call, hasher, inputs)
         except Exception as error:   # never a wrong hit: an unkeyable task simply runs
             log.warning("task %s (%s) cannot be keyed, it always runs: %s", call.name,
                         call.call_site, error)
@@ -104,8 +106,8 @@ class TaskReuse:
         writes = call.writes
         identities = self._identities
         for index, write in enumerate(writes):
-            identities[write] = output_identity(key, index)
-            if not write.endswith("v1"):
+            identities[write] = output_identity(key, index) if index else key
+            if write[-2:] != "v1":
                 self._forget_previous(write)
         wants_cache = (self._cache_all or "cache" in call.entry) and \
             self._cache_store() is not None
