@@ -90,6 +90,24 @@ def wait_for_done_rows(database: Path, count: int, process, deadline_seconds: fl
                          f"(master exit code {process.poll()})")
 
 
+def assert_no_process_mentions(text: str, timeout: float = 10) -> None:
+    """No process (the master's journal writer, a worker) outlives a killed master."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if text.encode() in handle.read():
+                        left.append(entry)
+            except (OSError, ValueError):
+                continue
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not left, f"processes {left} still run for {text}"
+
+
 def test_resume_after_kill_runs_only_the_unfinished_tasks(program, tmp_path):
     path = program(CHAINS_PROGRAM)
     log_dir = tmp_path / f"logs-{path.stem}"           # where run_program puts it too
@@ -103,6 +121,7 @@ def test_resume_after_kill_runs_only_the_unfinished_tasks(program, tmp_path):
         first.kill()
         first.communicate(timeout=30)
     assert first.returncode == -signal.SIGKILL
+    assert_no_process_mentions(str(log_dir / "journal"))   # the journal writer exited too
 
     # What the killed run left: a readable journal, and every task it says finished has a
     # complete record of its outputs on disk.
