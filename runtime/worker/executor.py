@@ -1,6 +1,7 @@
 """An executor process: runs one task at a time for its worker.
 
-    worker process (ROUTER, ipc) ──Exec──► executor (DEALER) ──ExecResult / ExecFailed──► worker
+    worker process ──Exec──► executor ──ExecResult / ExecFailed──► worker
+                   (one socketpair per executor: runtime.transport.framed)
 
 Output the task's code prints (Python-level and fd-level, so subprocesses and C libraries are
 caught too) goes to a scratch file; when a task printed anything it is copied to
@@ -12,11 +13,13 @@ import argparse
 import os
 import sys
 
+import socket
+
 import cloudpickle
-import zmq
 
 from ..transport import protocol
 from ..transport.auth import run_key_from_environment
+from ..transport.framed import ChannelClosed, FramedChannel, inherit
 from ..transport.payload import serialize
 from .devices import TaskBinding
 from .execution import StoredInput, TaskError, run_task
@@ -52,13 +55,10 @@ class _CapturedStreams:
 
 
 class Executor:
-    def __init__(self, address: str, executor_id: int, work_dir: str, jobs_dir: str | None,
-                 run_key: str | None = None, core: int | None = None):
+    def __init__(self, channel: FramedChannel, executor_id: int, work_dir: str,
+                 jobs_dir: str | None, run_key: str | None = None, core: int | None = None):
         self._run_key = run_key or run_key_from_environment()
-        self._context = zmq.Context()
-        self._socket = self._context.socket(zmq.DEALER)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.connect(address)
+        self._socket = channel
         self._executor_id = executor_id
         self._functions: dict[int, object] = {}
         self._sandbox_root = os.path.join(work_dir, "sandbox")
@@ -70,7 +70,10 @@ class Executor:
         ready = protocol.ExecutorReady(self._run_key, self._executor_id, os.getpid())
         self._socket.send_multipart(protocol.encode(ready))
         while True:
-            parts = self._socket.recv_multipart(copy=False)
+            try:
+                parts = self._socket.recv_multipart()
+            except ChannelClosed:
+                return                          # the worker exited or died
             message, frames = protocol.decode(parts)
             if isinstance(message, protocol.Shutdown):
                 return
@@ -129,14 +132,15 @@ class Executor:
         protocol.send(self._socket, protocol.encode(reply, exception_frames))
 
 
-def serve_in_forked_child(address: str, executor_id: int, work_dir: str, jobs_dir: str | None,
-                          run_key: str, core: int | None = None) -> None:
+def serve_in_forked_child(executor_end: socket.socket, executor_id: int, work_dir: str,
+                          jobs_dir: str | None, run_key: str, core: int | None = None) -> None:
     """Entry point of an executor forked from its worker; exits the process when done."""
     code = 0
     try:
         die_with_parent()
         enter_worker_context()
-        Executor(address, executor_id, work_dir, jobs_dir, run_key, core).serve()
+        Executor(FramedChannel(executor_end), executor_id, work_dir, jobs_dir, run_key,
+                 core).serve()
     except BaseException:  # noqa: BLE001 - a forked child must never return into the worker
         code = 1
     finally:
@@ -145,7 +149,7 @@ def serve_in_forked_child(address: str, executor_id: int, work_dir: str, jobs_di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="superscalar-executor")
-    parser.add_argument("--address", required=True)
+    parser.add_argument("--channel-fd", type=int, required=True)
     parser.add_argument("--executor-id", type=int, required=True)
     parser.add_argument("--work-dir", required=True)
     parser.add_argument("--jobs-dir", default=None)
@@ -153,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     die_with_parent()
     enter_worker_context()
-    Executor(options.address, options.executor_id, options.work_dir, options.jobs_dir,
-             core=options.core).serve()
+    Executor(inherit(options.channel_fd), options.executor_id, options.work_dir,
+             options.jobs_dir, core=options.core).serve()
     return 0
 
 

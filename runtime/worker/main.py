@@ -1,6 +1,6 @@
 """A worker process: one per compute node, owning that node's data and executor processes.
 
-    master ROUTER ◄──control (DEALER)──► worker ──Exec (ROUTER, ipc)──► executors
+    master ROUTER ◄──control (DEALER)──► worker ──Exec (socketpair each)──► executors
                                            │ ▲
               peer workers ──Fetch──► data │ │ Fetch ──► peer data servers
                                   (ROUTER) ▼ │ (DEALER per peer)
@@ -25,6 +25,7 @@ import zmq
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
 from ..transport.curve import Gatekeeper, curve_keys_from_environment, secure_client
+from ..transport.framed import ChannelClosed, WouldBlock
 from .lifetime import die_with_parent, parent_is_gone
 from .devices import bound_cores, gpu_ids
 from .persist import append_results
@@ -59,9 +60,8 @@ class Worker:
         os.makedirs(self.work_dir, mode=0o700, exist_ok=True)   # its ipc socket lives there
         os.makedirs(os.path.join(self.work_dir, "sandbox"), exist_ok=True)
         self.store = DataStore(os.path.join(self.work_dir, "data"))
-        exec_address = f"ipc://{self.work_dir}/executors.sock"
         # Before any ZeroMQ context exists: the pool forks the first executors.
-        self.pool = ExecutorPool(options.computing_units, exec_address, self.work_dir,
+        self.pool = ExecutorPool(options.computing_units, self.work_dir,
                                  options.jobs_dir, self.run_key,
                                  cores=bound_cores(options.computing_units, options.core_offset),
                                  gpus=gpu_ids(options.gpus))
@@ -76,8 +76,6 @@ class Worker:
             self.gatekeeper.secure_server(self.data_server)
         port = self.data_server.bind_to_random_port(f"tcp://{options.bind_host}")
         self.data_address = f"tcp://{options.advertise_host}:{port}"
-        self.exec_socket = self._socket(zmq.ROUTER)
-        self.exec_socket.bind(exec_address)
         self.functions: dict[int, list] = {}
         self.pending: dict[int, _PendingTask] = {}
         self.runnable: deque[_PendingTask] = deque()
@@ -89,8 +87,10 @@ class Worker:
         self.mean_duration = 1.0          # of this worker's tasks; queueing only for short ones
         self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
         self.poller = zmq.Poller()
-        for socket in (self.control, self.data_server, self.exec_socket):
+        for socket in (self.control, self.data_server):
             self.poller.register(socket, zmq.POLLIN)
+        self.channel_flags: dict[int, int] = {}     # executor channel fd -> polled events
+        self._watch_channels()
         if self.gatekeeper:
             self.gatekeeper.register(self.poller)
         hello = protocol.Hello(self.run_key, self.worker_id, options.node_name,
@@ -117,8 +117,11 @@ class Worker:
             events = dict(self.poller.poll(self._poll_timeout_ms()))
             if self.gatekeeper:
                 events = self.gatekeeper.serve_ready(events)
-            for socket in events:
-                self._drain(socket)
+            for socket, event in events.items():
+                if type(socket) is int:
+                    self._serve_channel(socket, event)
+                else:
+                    self._drain(socket)
             now = time.monotonic()
             if now - last_check > 0.2:
                 self._check_executors(now)
@@ -136,8 +139,8 @@ class Worker:
         return 200
 
     def _drain(self, socket: zmq.Socket) -> None:
-        handler = {self.control: self._on_control, self.data_server: self._on_data_request,
-                   self.exec_socket: self._on_executor}.get(socket, self._on_peer_reply)
+        handler = {self.control: self._on_control,
+                   self.data_server: self._on_data_request}.get(socket, self._on_peer_reply)
         while True:
             try:
                 parts = socket.recv_multipart(zmq.NOBLOCK, copy=False)
@@ -245,18 +248,72 @@ class Worker:
         protocol.send(self.data_server, self._values_reply(message.keys), routing_id)
 
     # ---- executors ----------------------------------------------------------------------------
-    def _on_executor(self, parts: list) -> None:
-        routing_id, *body = parts
-        message, frames = protocol.decode(body)
-        routing_id = routing_id.bytes
+    def _watch_channels(self) -> None:
+        """Poll every executor's channel: readable always, writable while output waits."""
+        current = {slot.channel.fileno(): slot for slot in self.pool.slots.values()}
+        for fd in [fd for fd in self.channel_flags if fd not in current]:
+            self.poller.unregister(fd)
+            del self.channel_flags[fd]
+        for fd, slot in current.items():
+            wanted = zmq.POLLIN | (zmq.POLLOUT if slot.channel.wants_to_write else 0)
+            if self.channel_flags.get(fd) != wanted:
+                self.poller.register(fd, wanted)      # registering again updates the flags
+                self.channel_flags[fd] = wanted
+
+    def _replace_executor(self, slot) -> list[int]:
+        """pool.replace, with the dead channel unwatched before its fd can be reused."""
+        fd = slot.channel.fileno()
+        if self.channel_flags.pop(fd, None) is not None:
+            self.poller.unregister(fd)
+        not_started = self.pool.replace(slot)
+        self._watch_channels()
+        return not_started
+
+    def _serve_channel(self, fd: int, event: int) -> None:
+        slot = self.pool.by_fd(fd)
+        if slot is None:
+            return
+        try:
+            if event & zmq.POLLOUT:
+                slot.channel.flush()
+            while event & zmq.POLLIN:
+                try:
+                    parts = slot.channel.recv_multipart()
+                except WouldBlock:
+                    break
+                try:
+                    self._on_executor(slot, parts)
+                except protocol.ProtocolError as error:
+                    log.warning("worker %s dropped a malformed executor message: %s",
+                                self.worker_id, error)
+                except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+                    log.exception("worker %s dropped an executor message it could not handle",
+                                  self.worker_id)
+                self._start_runnable()
+        except ChannelClosed:
+            # It died: stop polling its end (always readable now); _check_executors replaces it
+            self.poller.unregister(fd)
+            self.channel_flags.pop(fd, None)
+            return
+        self._watch_channels()
+
+    def _send_to_executor(self, slot, parts: list) -> None:
+        try:
+            slot.channel.send_multipart(parts)
+        except ChannelClosed:
+            return                               # it died; _check_executors resends its tasks
+        if slot.channel.wants_to_write:
+            self._watch_channels()
+
+    def _on_executor(self, slot, parts: list) -> None:
+        message, frames = protocol.decode(parts)
         if isinstance(message, protocol.ExecutorReady):
             if not is_valid(message.run_key, self.run_key):
                 log.warning("worker %s refused an executor without the run key", self.worker_id)
                 return
-            self.pool.register(routing_id, message.executor_id)
+            self.pool.register(slot, message.executor_id)
             return
-        slot = self.pool.by_routing_id(routing_id)
-        if slot is None or slot.task_id is None:
+        if slot.task_id is None:
             return
         task_id = self.pool.finished(slot)
         entry = self.running_entries.pop(task_id, None)
@@ -295,7 +352,7 @@ class Worker:
             if slot.task_id == entry["id"]:          # started now (not queued behind another)
                 entry["cores"], entry["gpus"] = self.pool.assigned(entry["id"], slot)
             self.running_entries[entry["id"]] = entry
-            protocol.send(self.exec_socket, self._exec_message(slot, task), slot.routing_id)
+            self._send_to_executor(slot, self._exec_message(slot, task))
 
     def _exec_message(self, slot, task: _PendingTask) -> list:
         entry = dict(task.entry)
@@ -324,7 +381,7 @@ class Worker:
         for slot in self.pool.dead_slots():
             task_id = slot.task_id
             code = slot.process.returncode
-            self._resend(self.pool.replace(slot))
+            self._resend(self._replace_executor(slot))
             if task_id is not None:
                 entry = self.running_entries.pop(task_id, None)
                 self.pending.pop(task_id, None)
@@ -336,7 +393,7 @@ class Worker:
             limit = entry.get("time_out", 0) if entry else 0
             if limit and now - slot.started_at > limit:
                 task_id = slot.task_id
-                self._resend(self.pool.replace(slot))
+                self._resend(self._replace_executor(slot))
                 self.running_entries.pop(task_id, None)
                 self.pending.pop(task_id, None)
                 self._fail_locally(entry, f"exceeded its time_out of {limit:g} s and was killed "
@@ -363,7 +420,7 @@ class Worker:
         for slot in self.pool.running():
             if slot.task_id == task_id:
                 self.running_entries.pop(task_id, None)
-                self._resend(self.pool.replace(slot))
+                self._resend(self._replace_executor(slot))
             elif task_id in slot.queued:
                 self.running_entries.pop(task_id, None)   # its result will be ignored
 
@@ -383,11 +440,11 @@ class Worker:
 
     def _shutdown(self) -> None:
         for slot in self.pool.slots.values():
-            if slot.routing_id is not None:
+            if slot.ready:
                 try:
-                    self.exec_socket.send_multipart(
-                        [slot.routing_id, *protocol.encode(protocol.Shutdown("stop"))])
-                except zmq.ZMQError:
+                    slot.channel.send_multipart(protocol.encode(protocol.Shutdown("stop")))
+                    slot.channel.flush()
+                except ChannelClosed:
                     pass
         self.pool.stop()
         self.context.destroy(linger=0)

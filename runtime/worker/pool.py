@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..transport.auth import RUN_KEY_ENV
+from ..transport.framed import FramedChannel, pair
 
 
 class ForkedProcess:
@@ -52,7 +53,8 @@ class ForkedProcess:
 class ExecutorSlot:
     executor_id: int
     process: object                          # subprocess.Popen or ForkedProcess
-    routing_id: bytes | None = None          # known once it said ExecutorReady
+    channel: FramedChannel                   # the worker's end of its socketpair
+    ready: bool = False                      # it said ExecutorReady
     functions: set = field(default_factory=set)
     task_id: int | None = None               # the task it runs
     # Tasks already sent to it, to start as soon as `task_id` ends: the executor finds the
@@ -67,13 +69,13 @@ class ExecutorSlot:
 class ExecutorPool:
     """Create it before the worker makes its ZeroMQ context: the first executors are forked
     from the worker (no interpreter start-up, modules already imported), which is only safe
-    while no context exists. Replacements later are started as fresh interpreters."""
+    while no context exists. Replacements later are started as fresh interpreters. Each talks
+    to the worker over its own socketpair (runtime.transport.framed)."""
 
-    def __init__(self, size: int, address: str, work_dir: str, jobs_dir: str | None,
+    def __init__(self, size: int, work_dir: str, jobs_dir: str | None,
                  run_key: str, python: str | None = None, cores: list | None = None,
                  gpus: list | None = None):
         """cores: one CPU id per slot (None: unbound); gpus: the device ids tasks may take."""
-        self._address = address
         self._free_gpus = list(gpus or ())
         self._gpus_of: dict[int, list] = {}         # task id -> the device ids it holds
         self._work_dir = work_dir
@@ -81,7 +83,7 @@ class ExecutorPool:
         self._run_key = run_key
         self._python = python or sys.executable
         self.slots: dict[int, ExecutorSlot] = {}
-        self._by_routing_id: dict[bytes, ExecutorSlot] = {}
+        self._by_fd: dict[int, ExecutorSlot] = {}
         self._next_id = 0
         for index in range(size):
             self._fork(cores[index] if cores else None)
@@ -90,43 +92,54 @@ class ExecutorPool:
         from .executor import serve_in_forked_child
         executor_id = self._next_id
         self._next_id += 1
+        worker_end, executor_end = pair()
         pid = os.fork()
         if pid == 0:
-            serve_in_forked_child(self._address, executor_id, self._work_dir, self._jobs_dir,
+            worker_end.close()
+            for slot in self.slots.values():       # other executors' channels are not its own
+                slot.channel.close()
+            serve_in_forked_child(executor_end, executor_id, self._work_dir, self._jobs_dir,
                                   self._run_key, core)       # never returns
-        slot = ExecutorSlot(executor_id, ForkedProcess(pid), core=core)
-        self.slots[executor_id] = slot
-        return slot
+        executor_end.close()
+        return self._add(ExecutorSlot(executor_id, ForkedProcess(pid),
+                                      FramedChannel(worker_end, blocking=False), core=core))
 
     def _spawn(self, core: int | None) -> ExecutorSlot:
         executor_id = self._next_id
         self._next_id += 1
-        command = [self._python, "-m", "runtime.worker.executor", "--address", self._address,
+        worker_end, executor_end = pair()
+        command = [self._python, "-m", "runtime.worker.executor",
+                   "--channel-fd", str(executor_end.fileno()),
                    "--executor-id", str(executor_id), "--work-dir", self._work_dir]
         if self._jobs_dir:
             command += ["--jobs-dir", self._jobs_dir]
         if core is not None:
             command += ["--core", str(core)]
         environment = dict(os.environ, **{RUN_KEY_ENV: self._run_key})
-        process = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL)
-        slot = ExecutorSlot(executor_id, process, core=core)
-        self.slots[executor_id] = slot
+        process = subprocess.Popen(command, env=environment, stdin=subprocess.DEVNULL,
+                                   pass_fds=(executor_end.fileno(),))
+        executor_end.close()
+        return self._add(ExecutorSlot(executor_id, process,
+                                      FramedChannel(worker_end, blocking=False), core=core))
+
+    def _add(self, slot: ExecutorSlot) -> ExecutorSlot:
+        self.slots[slot.executor_id] = slot
+        self._by_fd[slot.channel.fileno()] = slot
         return slot
 
-    def register(self, routing_id: bytes, executor_id: int) -> bool:
-        slot = self.slots.get(executor_id)
-        if slot is None or slot.routing_id is not None:
+    def register(self, slot: ExecutorSlot, executor_id: int) -> bool:
+        """The executor on `slot`'s channel said it is ready, under `executor_id`."""
+        if slot.executor_id != executor_id or slot.ready:
             return False
-        slot.routing_id = routing_id
-        self._by_routing_id[routing_id] = slot
+        slot.ready = True
         return True
 
-    def by_routing_id(self, routing_id: bytes) -> ExecutorSlot | None:
-        return self._by_routing_id.get(routing_id)
+    def by_fd(self, fd: int) -> ExecutorSlot | None:
+        return self._by_fd.get(fd)
 
     def free_slots(self) -> list[ExecutorSlot]:
         return [slot for slot in self.slots.values()
-                if slot.routing_id is not None and slot.task_id is None and slot.held_for is None]
+                if slot.ready and slot.task_id is None and slot.held_for is None]
 
     def take(self, task_id: int, units: int, may_queue: bool = False,
              gpus: int = 0) -> ExecutorSlot | None:
@@ -188,8 +201,8 @@ class ExecutorPool:
             slot.process.send_signal(signal.SIGKILL)
             slot.process.wait()
         self.slots.pop(slot.executor_id, None)
-        if slot.routing_id is not None:
-            self._by_routing_id.pop(slot.routing_id, None)
+        self._by_fd.pop(slot.channel.fileno(), None)
+        slot.channel.close()
         if task_id is not None:
             self.release(task_id)
         self._spawn(slot.core)
