@@ -123,3 +123,32 @@ def test_no_memfd_outlives_its_value(program):
     results = named(run)
     assert results["during"][0] == 4, results     # the values are shared: one memfd each
     assert results["after"] == [0, 0], results
+
+
+def test_a_description_must_name_a_live_sealed_memfd_of_the_value():
+    """A stale or reused fd number never hands a task another value's bytes."""
+    import os
+
+    import numpy as np
+
+    from runtime.transport.payload import deserialize, serialize
+    from runtime.worker.shared_values import SharedValue, SharedValueError, private_frames
+
+    value = SharedValue.write("d1v1", serialize(np.arange(LENGTH, dtype=float)))
+    description = value.describe()
+    copy = deserialize(private_frames(description), writable=False)
+    copy[:] = -1.0                                    # copy-on-write: the stored value stays
+    assert deserialize(value.frames(), writable=False)[-1] == LENGTH - 1
+    pid, fd, name, layout = description
+    unsealed = os.memfd_create("not-a-value")
+    try:
+        os.ftruncate(unsealed, layout[-1][0] + layout[-1][1])
+        with pytest.raises(SharedValueError, match="is gone"):
+            private_frames([pid, unsealed, name, layout])
+        with pytest.raises(SharedValueError, match="not sealed"):
+            private_frames([pid, unsealed, "not-a-value", layout])
+    finally:
+        os.close(unsealed)
+    value.close()
+    with pytest.raises(SharedValueError):
+        private_frames(description)

@@ -86,7 +86,7 @@ class Executor:
 
     def _release(self, fds: list) -> None:
         for fd in fds:
-            shared = self._handed_off.pop(fd, None)
+            shared = self._handed_off.pop(fd, None) if type(fd) is int else None
             if shared is not None:
                 shared.close()
 

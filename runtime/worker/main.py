@@ -259,11 +259,13 @@ class Worker:
             return
         slot = self.pool.by_routing_id(routing_id)
         if slot is None or slot.task_id is None:
+            self._release(routing_id, getattr(message, "shared", None))
             return
         task_id = self.pool.finished(slot)
         entry = self.running_entries.pop(task_id, None)
         self.pending.pop(task_id, None)
         if entry is None:
+            self._release(routing_id, getattr(message, "shared", None))
             return                            # cancelled while queued on the executor
         if isinstance(message, protocol.ExecResult):
             self.mean_duration += 0.1 * (message.duration - self.mean_duration)
@@ -306,10 +308,15 @@ class Worker:
                 value.close()
             return None
         finally:
-            fds = [description[1] for description in shared.values()]
-            release = protocol.encode(protocol.Release(fds))
-            self.exec_socket.send_multipart([routing_id, *release])
+            self._release(routing_id, shared)
         return adopted
+
+    def _release(self, routing_id: bytes, shared: dict | None) -> None:
+        """Let an executor close the memfds of outputs we opened or will never use."""
+        if shared and isinstance(shared, dict):
+            fds = [description[1] for description in shared.values()]
+            self.exec_socket.send_multipart(
+                [routing_id, *protocol.encode(protocol.Release(fds))])
 
     def _persisted_outputs(self, message: protocol.ExecResult) -> tuple[list, list]:
         """(outputs, frames) for persist.append_results, shared outputs' frames included."""
