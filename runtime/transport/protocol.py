@@ -8,7 +8,9 @@ Every message is a ZeroMQ multipart [header, *data_frames]. The header is msgpac
                     ───> Welcome / RunTasks / GetValues / DeleteData / Cancel / Stop
     worker (DEALER) ───> Fetch ───> worker data server (ROUTER) ───> Data / Missing
     worker (ROUTER) <─── ExecutorReady / ExecResult / ExecFailed ─── executor (DEALER)
-                    ───> Exec / Shutdown
+                    ───> Exec / Release / Shutdown
+Large values between a worker and its executors travel as shared-value descriptions
+[pid, fd, memfd name, [[offset, length], ...]] (runtime/worker/shared_values.py), not frames.
 A peer's first control message must be a Hello or ExecutorReady carrying the run's key; a data
 request carries the key itself. Anything else from an unknown peer is dropped and logged.
 decode() checks the header's version, type, field count and each field's type (the class
@@ -229,6 +231,7 @@ class ExecutorReady:
 class Exec:
     task: dict              # the task entry, frame ranges rebased onto this message
     inputs: dict            # key -> [frame_start, frame_count, kind, path_or_None]
+    shared: dict = {}       # key -> shared-value description, for inputs held in a memfd
 
 
 @_message(32)
@@ -236,6 +239,8 @@ class ExecResult:
     task_id: int
     outputs: list           # [[key, frame_start, frame_count, kind, path_or_None, nbytes], ...]
     duration: float
+    shared: dict = {}       # key -> shared-value description: that output is in a memfd
+                            # (frame_count 0); the executor keeps its fd until Release
 
 
 @_message(33)
@@ -250,3 +255,8 @@ class ExecFailed:
 @_message(34)
 class Shutdown:
     reason: str = ""
+
+
+@_message(35)
+class Release:
+    fds: list               # the executor's memfds of shared outputs the worker has opened

@@ -23,6 +23,7 @@ import traceback as traceback_module
 from dataclasses import dataclass
 
 from ..transport.payload import SerializationError, deserialize, frames_nbytes, serialize
+from .shared_values import private_frames
 from .worker_context import set_running_task
 
 
@@ -31,6 +32,7 @@ class StoredInput:
     kind: str               # "obj" | "file" | "dir"
     frames: list | None     # for objects
     path: str | None        # for files and directories (a path on this host)
+    shared: list | None = None   # an object in another process's memfd (shared_values.py)
 
 
 @dataclass(slots=True)
@@ -127,6 +129,8 @@ class _Resolver:
             raise LookupError(f"input {key} was not delivered to this worker")
         if stored.kind != "obj":
             return stored.path
+        if stored.shared is not None:     # a private copy-on-write mapping: writable as is
+            return deserialize(private_frames(stored.shared), self.lookup, writable=False)
         return deserialize(stored.frames, self.lookup, writable)
 
     def _stage(self, descriptor: list) -> str:

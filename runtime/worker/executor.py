@@ -3,6 +3,9 @@
     worker process ──Exec──► executor ──ExecResult / ExecFailed──► worker
                    (one socketpair per executor: runtime.transport.framed)
 
+Large inputs and outputs do not travel in these messages: they are memfds (shared_values.py).
+An output's memfd stays open here until the worker says (Release) it has opened its own.
+
 Output the task's code prints (Python-level and fd-level, so subprocesses and C libraries are
 caught too) goes to a scratch file; when a task printed anything it is copied to
 <log_dir>/jobs/job<id>_NEW.out|.err as COMPSs does, so 10^6 silent tasks create no files.
@@ -23,6 +26,7 @@ from ..transport.framed import ChannelClosed, FramedChannel, inherit
 from ..transport.payload import serialize
 from .devices import TaskBinding
 from .execution import StoredInput, TaskError, run_task
+from .shared_values import SharedValue, should_share
 from .lifetime import die_with_parent
 from .worker_context import enter_worker_context, node_name
 
@@ -65,6 +69,7 @@ class Executor:
         self._data_dir = os.path.join(work_dir, "data")
         self._streams = _CapturedStreams(work_dir, jobs_dir)
         self._binding = TaskBinding(core, node_name())
+        self._handed_off: dict[int, SharedValue] = {}   # fd -> output the worker may not have
 
     def serve(self) -> None:
         ready = protocol.ExecutorReady(self._run_key, self._executor_id, os.getpid())
@@ -79,13 +84,21 @@ class Executor:
                 return
             if isinstance(message, protocol.Exec):
                 self._execute(message, frames)
+            elif isinstance(message, protocol.Release):
+                self._release(message.fds)
+
+    def _release(self, fds: list) -> None:
+        for fd in fds:
+            shared = self._handed_off.pop(fd, None) if type(fd) is int else None
+            if shared is not None:
+                shared.close()
 
     def _execute(self, message: protocol.Exec, frames: list) -> None:
         entry = message.task
         try:
             function = self._function(entry, frames)
             inputs = {key: StoredInput(kind, frames[start:start + count] if kind == "obj" else None,
-                                       path)
+                                       path, message.shared.get(key))
                       for key, (start, count, kind, path) in message.inputs.items()}
             base = entry["frames"][0]
             task_frames = frames[base:base + entry["frames"][1]]
@@ -102,15 +115,28 @@ class Executor:
             self._send_failure(entry, TaskError(error, traceback.format_exc(), False))
             return
         self._streams.finish_task(entry["id"])
-        described, data = [], []
+        described, data, shared = [], [], {}
         for output in outputs:
-            count = len(output.frames) if output.frames else 0
-            described.append([output.key, len(data), count, output.kind, output.path,
+            frames = output.frames or ()
+            value = self._share(output.key, frames) if frames and should_share(frames) else None
+            if value is not None:
+                shared[output.key] = value.describe()
+                frames = ()
+            described.append([output.key, len(data), len(frames), output.kind, output.path,
                               output.nbytes])
-            if output.frames:
-                data.extend(output.frames)
-        reply = protocol.ExecResult(entry["id"], described, duration)
+            data.extend(frames)
+        reply = protocol.ExecResult(entry["id"], described, duration, shared)
         protocol.send(self._socket, protocol.encode(reply, data))
+
+    def _share(self, key: str, frames: list) -> SharedValue | None:
+        """The output in a memfd, kept open until the worker's Release; None (send the frames
+        as before) when memory or fds run out."""
+        try:
+            value = SharedValue.write(key, frames)
+        except OSError:
+            return None
+        self._handed_off[value.fd] = value
+        return value
 
     def _function(self, entry: dict, frames: list):
         function_id = entry["fn"]

@@ -30,6 +30,7 @@ from .lifetime import die_with_parent, parent_is_gone
 from .devices import bound_cores, gpu_ids
 from .persist import append_results
 from .pool import ExecutorPool
+from .shared_values import SharedValue, SharedValueError, raise_fd_limit
 from .store import DataStore
 from .worker_context import NODE_NAME_ENV, enter_worker_context
 
@@ -60,6 +61,7 @@ class Worker:
         os.makedirs(self.work_dir, mode=0o700, exist_ok=True)   # its ipc socket lives there
         os.makedirs(os.path.join(self.work_dir, "sandbox"), exist_ok=True)
         self.store = DataStore(os.path.join(self.work_dir, "data"))
+        raise_fd_limit()                   # the store holds one fd per large value
         # Before any ZeroMQ context exists: the pool forks the first executors.
         self.pool = ExecutorPool(options.computing_units, self.work_dir,
                                  options.jobs_dir, self.run_key,
@@ -314,17 +316,26 @@ class Worker:
             self.pool.register(slot, message.executor_id)
             return
         if slot.task_id is None:
+            self._release(slot, getattr(message, "shared", None))
             return
         task_id = self.pool.finished(slot)
         entry = self.running_entries.pop(task_id, None)
         self.pending.pop(task_id, None)
         if entry is None:
+            self._release(slot, getattr(message, "shared", None))
             return                            # cancelled while queued on the executor
         if isinstance(message, protocol.ExecResult):
             self.mean_duration += 0.1 * (message.duration - self.mean_duration)
+            adopted = self._adopt_shared(slot, message.shared)
+            if adopted is None:
+                self._fail_locally(entry, "its outputs could not be read from the executor's "
+                                          "shared memory (the executor died?)")
+                return
             sizes = []
             for key, start, count, kind, path, nbytes in message.outputs:
-                if kind == "obj":
+                if key in adopted:
+                    self.store.put_shared(key, adopted[key], nbytes)
+                elif kind == "obj":
                     self.store.put_object(key, frames[start:start + count], nbytes)
                 else:
                     self.store.put_path(key, kind, path, nbytes)
@@ -332,12 +343,46 @@ class Worker:
                 self._satisfy(key)
             self.done_batch.append([task_id, sizes, message.duration])
             if "persist" in entry:
-                self.to_persist.append((entry["persist"], message.outputs, frames))
+                self.to_persist.append((entry["persist"], *self._persisted_outputs(message)))
         elif isinstance(message, protocol.ExecFailed):
             failed = protocol.TaskFailed(task_id, message.message, message.traceback,
                                          message.is_group_exception, message.exception_frames)
             protocol.send(self.control, protocol.encode(failed, frames[:message.exception_frames]))
         del entry
+
+    def _adopt_shared(self, slot, shared: dict) -> dict | None:
+        """Open our own fd on each output the executor put in a memfd, then tell it to close
+        its fds. None if one cannot be opened (whatever was opened is closed again)."""
+        if not shared:
+            return {}
+        adopted = {}
+        try:
+            for key, description in shared.items():
+                adopted[key] = SharedValue.adopt(description)
+        except SharedValueError as error:
+            log.warning("worker %s: %s", self.worker_id, error)
+            for value in adopted.values():
+                value.close()
+            return None
+        finally:
+            self._release(slot, shared)
+        return adopted
+
+    def _release(self, slot, shared: dict | None) -> None:
+        """Let an executor close the memfds of outputs we opened or will never use."""
+        if shared and isinstance(shared, dict):
+            fds = [description[1] for description in shared.values()]
+            self._send_to_executor(slot, protocol.encode(protocol.Release(fds)))
+
+    def _persisted_outputs(self, message: protocol.ExecResult) -> tuple[list, list]:
+        """(outputs, frames) for persist.append_results, shared outputs' frames included."""
+        described, data = [], []
+        for key, _, _, kind, path, nbytes in message.outputs:
+            stored = self.store.get(key)
+            frames = stored.object_frames() if stored is not None and kind == "obj" else []
+            described.append([key, len(data), len(frames), kind, path, nbytes])
+            data.extend(frames)
+        return described, data
 
     def _start_runnable(self) -> None:
         while self.runnable:
@@ -366,16 +411,19 @@ class Worker:
             entry["fn_frames"] = None
         entry["frames"] = [len(data), len(task.frames)]
         data.extend(task.frames)
-        inputs = {}
+        inputs, shared = {}, {}
         for key in entry["reads"]:
             stored = self.store.get(key)
-            if stored.kind == "obj":
+            if stored.shared is not None:
+                inputs[key] = [0, 0, "obj", None]
+                shared[key] = stored.shared.describe()
+            elif stored.kind == "obj":
                 inputs[key] = [len(data), len(stored.frames), "obj", None]
                 data.extend(stored.frames)
             else:
                 inputs[key] = [0, 0, stored.kind, stored.path]
         del entry["sources"]
-        return protocol.encode(protocol.Exec(entry, inputs), data)
+        return protocol.encode(protocol.Exec(entry, inputs, shared), data)
 
     def _check_executors(self, now: float) -> None:
         for slot in self.pool.dead_slots():
