@@ -3,14 +3,18 @@
     python bench/limits.py
 
 Prints (and returns as a dict) the ZeroMQ round trip between two processes (tcp loopback and
-ipc), the cost of pickling and unpickling a small task call, and memory copy bandwidth; and the
-per-task cost of the master's pure engine. bench/RESULTS.md compares the runtime against these.
+ipc) against a plain socketpair's (the worker <-> executor channel), the cost of pickling and
+unpickling a small task call, memory copy bandwidth and the cost of touching fresh pages (what
+a new 4 MiB array costs before any work is done on it); and the per-task cost of the master's
+pure engine. bench/RESULTS.md compares the runtime against these.
 """
 from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import pickle
+import socket
 import sys
 import time
 
@@ -44,6 +48,37 @@ def round_trip_us(address: str, count: int = 20000) -> float:
     child.join()
     context.destroy(linger=0)
     return elapsed / count * 1e6
+
+
+def socketpair_round_trip_us(count: int = 20000) -> float:
+    """What runtime.transport.framed costs at the bottom: one send and one receive each way."""
+    here, there = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        here.close()
+        for _ in range(count + 100):
+            there.sendall(there.recv(4096))
+        os._exit(0)
+    there.close()
+    for _ in range(100):
+        here.sendall(b"x" * 64)
+        here.recv(4096)
+    start = time.perf_counter()
+    for _ in range(count):
+        here.sendall(b"x" * 64)
+        here.recv(4096)
+    elapsed = time.perf_counter() - start
+    os.waitpid(pid, 0)
+    here.close()
+    return elapsed / count * 1e6
+
+
+def fresh_pages_gb_s(size: int = 4 * 1024 * 1024, repeat: int = 50) -> float:
+    """Writing into newly allocated memory: page faults and zeroing, per byte."""
+    start = time.perf_counter()
+    for _ in range(repeat):
+        np.ones(size // 8)
+    return size * repeat / (time.perf_counter() - start) / 1e9
 
 
 def pickle_call_us(count: int = 100000) -> float:
@@ -86,8 +121,10 @@ def main() -> dict:
     figures = {
         "zmq_round_trip_tcp_us": round_trip_us("tcp://127.0.0.1:45871"),
         "zmq_round_trip_ipc_us": round_trip_us("ipc:///tmp/superscalar-limits.sock"),
+        "socketpair_round_trip_us": socketpair_round_trip_us(),
         "pickle_small_call_us": pickle_call_us(),
         "memcpy_gb_s": memcpy_gb_s(),
+        "fresh_pages_gb_s": fresh_pages_gb_s(),
         "engine_us_per_task": engine_us_per_task(),
     }
     print(json.dumps(figures, indent=2))

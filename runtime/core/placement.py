@@ -206,7 +206,8 @@ class Placement:
         while queue:
             chosen = None
             for index, variant in enumerate(need if type(need) is tuple else (need,)):
-                candidates = [w for w in eligible if self._fits_now(w, variant, 0)]
+                candidates = [w for w in eligible
+                              if can_ever_fit(w, variant) and self._fits_now(w, variant, 0)]
                 if len(candidates) >= variant.nodes:
                     chosen = index, variant, candidates
                     break
@@ -249,7 +250,8 @@ class Placement:
 
     @staticmethod
     def _fits_now(worker: WorkerSlots, need: Requirements, allowance_factor: int) -> bool:
-        if not worker.alive or not can_ever_fit(worker, need):
+        """Callers pass only workers that can ever run `need` (its eligible workers)."""
+        if not worker.alive:
             return False
         if worker.accepts_anything:
             return True

@@ -13,6 +13,7 @@ import zmq
 
 from ..core.records import MASTER, Dispatch
 from ..transport import protocol
+from ..transport.framed import ChannelClosed
 from ..transport.payload import path_frames
 
 log = logging.getLogger("superscalar.master")
@@ -80,8 +81,11 @@ class Outbox:
             return
         self.bytes_sent += sum(memoryview(part).nbytes for part in parts)
         try:
-            protocol.send(self._backend.router, parts, link.routing_id)
-        except zmq.ZMQError as error:   # the worker is gone; the liveness check handles it
+            if link.channel is not None:          # a local worker's socketpair: never blocks
+                link.channel.send_multipart(parts)
+            else:
+                protocol.send(self._backend.router, parts, link.routing_id)
+        except (zmq.ZMQError, ChannelClosed) as error:   # gone: the liveness check handles it
             log.warning("could not reach worker %s: %s", worker_id, error)
 
     def _run_tasks(self, worker_id: str, instructions: list) -> list:

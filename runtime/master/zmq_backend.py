@@ -4,6 +4,8 @@
     post(fn, args) ─deque + wake(inproc)─► fn(args) → engine → instructions
                                            batches per worker ──RunTasks──► DEALER
                                            ROUTER ◄──TasksDone / TaskFailed / Values──
+                                           (local workers: the same messages over a
+                                            socketpair each, runtime.transport.framed)
 
 The application thread never blocks on a socket: it appends commands and, to read a value,
 waits on a Waiter the I/O thread completes. Messages are batched per worker per loop turn.
@@ -28,6 +30,7 @@ from ..core.records import MASTER, CancelRunning, Dispatch, FetchValue, WorkerSl
 from ..transport import protocol
 from ..transport.auth import is_valid
 from ..transport.curve import CurveKeys, Gatekeeper
+from ..transport.framed import ChannelClosed, WouldBlock
 from ..transport.payload import compact_frames
 from .calls import MasterValue, TaskCall
 from .dispatch import Outbox
@@ -46,7 +49,7 @@ MAX_TASKS_IN_FLIGHT = 20_000
 
 class _WorkerLink:
     __slots__ = ("worker_id", "routing_id", "data_address", "process", "is_local", "node",
-                 "functions", "log_path", "slots", "last_seen", "lost", "restarts")
+                 "functions", "log_path", "slots", "last_seen", "lost", "restarts", "channel")
 
     def __init__(self, slots: WorkerSlots, process, node, log_path, restarts: int = 0):
         self.worker_id = slots.worker_id
@@ -61,6 +64,8 @@ class _WorkerLink:
         self.last_seen = 0.0                 # monotonic time of its last message
         self.lost = False                    # declared lost: anything it says is ignored
         self.restarts = restarts             # workers of its node replaced before it
+        # A local worker's socketpair end (deploy/launch.py); None: it talks to the ROUTER
+        self.channel = getattr(process, "control_channel", None)
 
 
 class ZmqBackend(Shell):
@@ -87,6 +92,8 @@ class ZmqBackend(Shell):
         self._commands: deque = deque()
         self.links: dict[str, _WorkerLink] = {}
         self._by_routing_id: dict[bytes, _WorkerLink] = {}
+        self._poller = zmq.Poller()
+        self._channel_flags: dict[int, tuple] = {}    # fd -> (link, polled events)
         self.outbox = Outbox(self)
         self.run_key = ""
         self._stopping = False
@@ -165,7 +172,7 @@ class ZmqBackend(Shell):
 
     # ---- the loop ------------------------------------------------------------------------------
     def _run(self) -> None:
-        poller = zmq.Poller()
+        poller = self._poller
         poller.register(self.router, zmq.POLLIN)
         poller.register(self._wake_receiver, zmq.POLLIN)
         if self.gatekeeper:
@@ -173,6 +180,7 @@ class ZmqBackend(Shell):
         last_check = time.monotonic()
         try:
             while not self._stopping:
+                self._watch_channels()
                 events = dict(poller.poll(200))
                 if self.gatekeeper:
                     events = self.gatekeeper.serve_ready(events)
@@ -180,6 +188,9 @@ class ZmqBackend(Shell):
                     self._drain_wakes()
                 if self.router in events:
                     self._drain_router()
+                for fd, event in events.items():
+                    if type(fd) is int:
+                        self._serve_channel(fd, event)
                 self._run_commands()
                 self.outbox.flush()
                 self._release_finished()
@@ -189,9 +200,76 @@ class ZmqBackend(Shell):
                     last_check = now
             self.outbox.flush()
             self._send_stop()
+            self._flush_channels()
         except BaseException as error:  # noqa: BLE001 - surfaced to the application thread
             log.exception("I/O thread failed")
             self.fatal_error = error
+
+    # ---- local workers' socketpairs -------------------------------------------------------------
+    def _watch_channels(self) -> None:
+        """Poll each live local worker's channel: readable always, writable while output
+        waits; a lost worker's channel is closed (after it is unregistered: fds are reused)."""
+        flags = self._channel_flags
+        for link in self.links.values():
+            channel = link.channel
+            if channel is None:
+                continue
+            if link.lost:
+                self._close_channel(link)
+                continue
+            fd = channel.fileno()
+            wanted = zmq.POLLIN | (zmq.POLLOUT if channel.wants_to_write else 0)
+            known = flags.get(fd)
+            if known is None or known[1] != wanted:
+                self._poller.register(fd, wanted)
+                flags[fd] = (link, wanted)
+
+    def _close_channel(self, link: _WorkerLink) -> None:
+        fd = link.channel.fileno()
+        if self._channel_flags.pop(fd, None) is not None:
+            self._poller.unregister(fd)
+        link.channel.close()
+        link.channel = None
+
+    def _serve_channel(self, fd: int, event: int) -> None:
+        known = self._channel_flags.get(fd)
+        if known is None or known[0].channel is None:
+            return
+        link = known[0]
+        try:
+            if event & zmq.POLLOUT:
+                link.channel.flush()
+            while event & zmq.POLLIN:
+                try:
+                    parts = link.channel.recv_multipart()
+                except WouldBlock:
+                    return
+                self.bytes_received += sum(memoryview(part).nbytes for part in parts)
+                self._guarded(self._from_link, link, parts)
+        except ChannelClosed:
+            # It exited or died: stop polling (an end of file is always readable); the
+            # liveness check sees the process gone and recovers its work.
+            self._channel_flags.pop(fd, None)
+            self._poller.unregister(fd)
+
+    def _from_link(self, link: _WorkerLink, parts: list) -> None:
+        message, frames = protocol.decode(parts)
+        if link.routing_id is None:
+            if getattr(message, "worker_id", None) != link.worker_id:
+                raise protocol.ProtocolError("a local worker's first message must be its Hello")
+            self._on_hello(b"", message, link)
+            return
+        self._on_worker_message(link, message, frames)
+
+    def _flush_channels(self) -> None:
+        """At the end: what waits to be written (Stop) goes out before the channels close."""
+        for link in self.links.values():
+            if link.channel is not None and link.channel.wants_to_write:
+                try:
+                    link.channel.socket.settimeout(2.0)
+                    link.channel.flush()
+                except (ChannelClosed, OSError):
+                    pass
 
     def admit_task(self) -> None:
         """Back-pressure: called by the application thread before each submission."""
@@ -223,13 +301,17 @@ class ZmqBackend(Shell):
                 parts = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            try:
-                self._on_message(parts)
-            except protocol.ProtocolError as error:
-                log.warning("master dropped a malformed message: %s", error)
-            except (TypeError, ValueError, IndexError, AttributeError):
-                # Well-formed frames with fields of the wrong shape: drop, never crash.
-                log.exception("master dropped a message it could not handle")
+            self._guarded(self._on_message, parts)
+
+    @staticmethod
+    def _guarded(handler, *arguments) -> None:
+        try:
+            handler(*arguments)
+        except protocol.ProtocolError as error:
+            log.warning("master dropped a malformed message: %s", error)
+        except (TypeError, ValueError, IndexError, AttributeError):
+            # Well-formed frames with fields of the wrong shape: drop, never crash.
+            log.exception("master dropped a message it could not handle")
 
     def _on_message(self, parts: list) -> None:
         if len(parts) < 2:
@@ -241,6 +323,9 @@ class ZmqBackend(Shell):
         if link is None:
             self._on_hello(routing_id, message)
             return
+        self._on_worker_message(link, message, frames)
+
+    def _on_worker_message(self, link: _WorkerLink, message, frames: list) -> None:
         if link.lost:
             self._stop_lost(link)
             return
@@ -249,26 +334,28 @@ class ZmqBackend(Shell):
             for task_id, sizes, duration in message.results:
                 self.apply(self.engine.task_done(task_id, dict(sizes), duration))
         elif isinstance(message, protocol.TaskFailed):
-            payload = ([bytes(f.bytes) for f in frames[:message.exception_frames]],
+            payload = ([bytes(memoryview(f)) for f in frames[:message.exception_frames]],
                        message.traceback)
             self.apply(self.engine.task_failed(message.task_id, payload, message.message,
                                                message.is_group_exception))
         elif isinstance(message, protocol.Values):
             self._on_values(message, frames)
 
-    def _on_hello(self, routing_id: bytes, message) -> None:
+    def _on_hello(self, routing_id: bytes, message, channel_link=None) -> None:
         if not isinstance(message, protocol.Hello) or not is_valid(message.run_key, self.run_key):
             log.warning("master refused a %s from a peer that has not proven it belongs to "
                         "this run", type(message).__name__)
             return
         link = self.links.get(message.worker_id)
-        if link is None or link.routing_id is not None:
+        if link is None or link.routing_id is not None or link is not channel_link and \
+                link.channel is not None:
             log.warning("master refused an unexpected worker %r", message.worker_id)
             return
         link.routing_id = routing_id
         link.data_address = message.data_address
         link.last_seen = time.monotonic()
-        self._by_routing_id[routing_id] = link
+        if channel_link is None:
+            self._by_routing_id[routing_id] = link
         self.apply(self.engine.add_worker(link.slots))
 
     def _on_values(self, message, frames: list) -> None:

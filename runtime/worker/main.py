@@ -25,7 +25,7 @@ import zmq
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
 from ..transport.curve import Gatekeeper, curve_keys_from_environment, secure_client
-from ..transport.framed import ChannelClosed, WouldBlock
+from ..transport.framed import ChannelClosed, FramedChannel, WouldBlock
 from .lifetime import die_with_parent, parent_is_gone
 from .devices import bound_cores, gpu_ids
 from .persist import append_results
@@ -62,16 +62,23 @@ class Worker:
         os.makedirs(os.path.join(self.work_dir, "sandbox"), exist_ok=True)
         self.store = DataStore(os.path.join(self.work_dir, "data"))
         raise_fd_limit()                   # the store holds one fd per large value
+        # A local worker's control channel is a socketpair from the master (deploy/launch.py)
+        channel = FramedChannel.from_fd(options.control_fd, blocking=False) \
+            if options.control_fd is not None else None
         # Before any ZeroMQ context exists: the pool forks the first executors.
         self.pool = ExecutorPool(options.computing_units, self.work_dir,
                                  options.jobs_dir, self.run_key,
                                  cores=bound_cores(options.computing_units, options.core_offset),
-                                 gpus=gpu_ids(options.gpus))
+                                 gpus=gpu_ids(options.gpus),
+                                 close_in_children=[channel] if channel else [])
         self.context = zmq.Context()
         self.gatekeeper = Gatekeeper(self.context, self.curve_keys, f"worker {self.worker_id}",
                                      log) if self.curve_keys else None
-        self.control = self._client_socket()
-        self.control.connect(options.master)
+        if channel is not None:
+            self.control = channel
+        else:
+            self.control = self._client_socket()
+            self.control.connect(options.master)
         self.data_server = self._socket(zmq.ROUTER)
         self.data_server.setsockopt(zmq.MAXMSGSIZE, MAX_DATA_REQUEST_BYTES)
         if self.gatekeeper:
@@ -89,9 +96,11 @@ class Worker:
         self.mean_duration = 1.0          # of this worker's tasks; queueing only for short ones
         self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
         self.poller = zmq.Poller()
-        for socket in (self.control, self.data_server):
-            self.poller.register(socket, zmq.POLLIN)
-        self.channel_flags: dict[int, int] = {}     # executor channel fd -> polled events
+        self.poller.register(self.data_server, zmq.POLLIN)
+        self.channel_flags: dict[int, int] = {}     # channel fd -> polled events
+        self.channel_fd = channel.fileno() if channel is not None else None
+        if channel is None:
+            self.poller.register(self.control, zmq.POLLIN)
         self._watch_channels()
         if self.gatekeeper:
             self.gatekeeper.register(self.poller)
@@ -114,28 +123,40 @@ class Worker:
 
     # ---- main loop --------------------------------------------------------------------------
     def serve(self) -> None:
-        last_heartbeat = last_check = time.monotonic()
+        clock = [time.monotonic(), time.monotonic()]        # last heartbeat, last check
         while not self.stopping:
-            events = dict(self.poller.poll(self._poll_timeout_ms()))
-            if self.gatekeeper:
-                events = self.gatekeeper.serve_ready(events)
-            for socket, event in events.items():
-                if type(socket) is int:
-                    self._serve_channel(socket, event)
-                else:
-                    self._drain(socket)
-            now = time.monotonic()
-            if now - last_check > 0.2:
-                self._check_executors(now)
-                last_check = now
-            if now - last_heartbeat > HEARTBEAT_SECONDS:
-                self.control.send_multipart(protocol.encode(protocol.Heartbeat(self.worker_id)))
-                last_heartbeat = now
-                if parent_is_gone(self.parent_pid):
-                    log.warning("master process is gone; worker %s exits", self.worker_id)
-                    break
-            self._flush_done()
+            try:
+                self._turn(clock)
+            except ChannelClosed:            # the master's socketpair: the master is gone
+                log.warning("the master closed its channel; worker %s exits", self.worker_id)
+                break
         self._shutdown()
+
+    def _turn(self, clock: list) -> None:
+        """One loop turn: serve what is ready, check executors, heartbeat, report."""
+        events = dict(self.poller.poll(self._poll_timeout_ms()))
+        if self.gatekeeper:
+            events = self.gatekeeper.serve_ready(events)
+        for socket, event in events.items():
+            if type(socket) is not int:
+                self._drain(socket)
+            elif socket == self.channel_fd:
+                self._serve_control_channel(event)
+            else:
+                self._serve_channel(socket, event)
+        now = time.monotonic()
+        if now - clock[1] > 0.2:
+            self._check_executors(now)
+            clock[1] = now
+        if now - clock[0] > HEARTBEAT_SECONDS:
+            self.control.send_multipart(protocol.encode(protocol.Heartbeat(self.worker_id)))
+            clock[0] = now
+            if parent_is_gone(self.parent_pid):
+                log.warning("master process is gone; worker %s exits", self.worker_id)
+                self.stopping = True
+        self._flush_done()
+        if self.channel_fd is not None and self.control.wants_to_write:
+            self._watch_channels()
 
     def _poll_timeout_ms(self) -> int:
         return 200
@@ -148,14 +169,17 @@ class Worker:
                 parts = socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            try:
-                handler(parts)
-            except protocol.ProtocolError as error:
-                log.warning("worker %s dropped a malformed message: %s", self.worker_id, error)
-            except (TypeError, ValueError, KeyError, IndexError, AttributeError):
-                # Well-formed frames with fields of the wrong shape: drop, never crash.
-                log.exception("worker %s dropped a message it could not handle", self.worker_id)
-            self._start_runnable()
+            self._handle(handler, parts)
+
+    def _handle(self, handler, parts: list) -> None:
+        try:
+            handler(parts)
+        except protocol.ProtocolError as error:
+            log.warning("worker %s dropped a malformed message: %s", self.worker_id, error)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+            # Well-formed frames with fields of the wrong shape: drop, never crash.
+            log.exception("worker %s dropped a message it could not handle", self.worker_id)
+        self._start_runnable()
 
     # ---- control channel --------------------------------------------------------------------
     def _on_control(self, parts: list) -> None:
@@ -177,7 +201,7 @@ class Worker:
         function_range = entry.get("fn_frames")
         if function_range is not None:
             start, count = function_range
-            self.functions[entry["fn"]] = [f.bytes for f in frames[start:start + count]]
+            self.functions[entry["fn"]] = [bytes(f) for f in frames[start:start + count]]
         start, count = entry["frames"]
         task = _PendingTask(entry, frames[start:start + count])
         for key, kind, source in entry["sources"]:
@@ -251,16 +275,35 @@ class Worker:
 
     # ---- executors ----------------------------------------------------------------------------
     def _watch_channels(self) -> None:
-        """Poll every executor's channel: readable always, writable while output waits."""
-        current = {slot.channel.fileno(): slot for slot in self.pool.slots.values()}
+        """Poll every executor's channel (and the master's, if a socketpair): readable
+        always, writable while output waits."""
+        current = {slot.channel.fileno(): slot.channel for slot in self.pool.slots.values()}
+        if self.channel_fd is not None:
+            current[self.channel_fd] = self.control
         for fd in [fd for fd in self.channel_flags if fd not in current]:
             self.poller.unregister(fd)
             del self.channel_flags[fd]
-        for fd, slot in current.items():
-            wanted = zmq.POLLIN | (zmq.POLLOUT if slot.channel.wants_to_write else 0)
+        for fd, channel in current.items():
+            wanted = zmq.POLLIN | (zmq.POLLOUT if channel.wants_to_write else 0)
             if self.channel_flags.get(fd) != wanted:
                 self.poller.register(fd, wanted)      # registering again updates the flags
                 self.channel_flags[fd] = wanted
+
+    def _serve_control_channel(self, event: int) -> None:
+        try:
+            if event & zmq.POLLOUT:
+                self.control.flush()
+            while event & zmq.POLLIN:
+                try:
+                    parts = self.control.recv_multipart()
+                except WouldBlock:
+                    break
+                self._handle(self._on_control, parts)
+        except ChannelClosed:
+            log.warning("the master closed its channel; worker %s exits", self.worker_id)
+            self.stopping = True
+            return
+        self._watch_channels()
 
     def _replace_executor(self, slot) -> list[int]:
         """pool.replace, with the dead channel unwatched before its fd can be reused."""
@@ -283,15 +326,7 @@ class Worker:
                     parts = slot.channel.recv_multipart()
                 except WouldBlock:
                     break
-                try:
-                    self._on_executor(slot, parts)
-                except protocol.ProtocolError as error:
-                    log.warning("worker %s dropped a malformed executor message: %s",
-                                self.worker_id, error)
-                except (TypeError, ValueError, KeyError, IndexError, AttributeError):
-                    log.exception("worker %s dropped an executor message it could not handle",
-                                  self.worker_id)
-                self._start_runnable()
+                self._handle(lambda message: self._on_executor(slot, message), parts)
         except ChannelClosed:
             # It died: stop polling its end (always readable now); _check_executors replaces it
             self.poller.unregister(fd)
@@ -513,6 +548,8 @@ def _death(code: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="superscalar-worker")
     parser.add_argument("--master", required=True)
+    parser.add_argument("--control-fd", type=int, default=None,
+                        help="a socketpair end from a local master, used instead of --master")
     parser.add_argument("--worker-id", required=True)
     parser.add_argument("--node-name", required=True)
     parser.add_argument("--computing-units", type=int, required=True)

@@ -74,8 +74,10 @@ class ExecutorPool:
 
     def __init__(self, size: int, work_dir: str, jobs_dir: str | None,
                  run_key: str, python: str | None = None, cores: list | None = None,
-                 gpus: list | None = None):
-        """cores: one CPU id per slot (None: unbound); gpus: the device ids tasks may take."""
+                 gpus: list | None = None, close_in_children: list | None = None):
+        """cores: one CPU id per slot (None: unbound); gpus: the device ids tasks may take;
+        close_in_children: the worker's own channels, which forked executors must not keep."""
+        self._close_in_children = list(close_in_children or ())
         self._free_gpus = list(gpus or ())
         self._gpus_of: dict[int, list] = {}         # task id -> the device ids it holds
         self._work_dir = work_dir
@@ -98,6 +100,8 @@ class ExecutorPool:
             worker_end.close()
             for slot in self.slots.values():       # other executors' channels are not its own
                 slot.channel.close()
+            for channel in self._close_in_children:
+                channel.close()
             serve_in_forked_child(executor_end, executor_id, self._work_dir, self._jobs_dir,
                                   self._run_key, core)       # never returns
         executor_end.close()
