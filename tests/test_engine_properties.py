@@ -285,7 +285,7 @@ def test_a_lost_value_is_made_again_from_its_lineage():
     engine.placement.workers["w1"].free_units = 1
     for key in ("a", "b"):
         engine.release(key)
-    assert engine.versions["a"].locations == [] and engine.versions["a"].dependents == 1
+    assert engine.versions["a"].locations == () and engine.versions["a"].dependents == 1
     instructions = engine.worker_lost("w0", "w0 killed")
     assert [i.task.task_id for i in instructions if isinstance(i, Dispatch)] == [1]
     assert "made again" in engine.story(1)[-3][1]
@@ -294,7 +294,7 @@ def test_a_lost_value_is_made_again_from_its_lineage():
         more = engine.task_done(task_id, {key: 8}, 1.0)
         if task_id < 3:
             assert [i.task.task_id for i in more if isinstance(i, Dispatch)] == [task_id + 1]
-    assert engine.versions["c"].locations == ["w1"] and engine.live_task_count == 0
+    assert engine.versions["c"].locations == ("w1",) and engine.live_task_count == 0
     engine.release("c")
     assert engine.versions == {}, "releasing the last value lets go of its whole lineage"
 

@@ -24,23 +24,42 @@ def noop(i):
     return i
 
 
-def emit(name, value, unit, elapsed, size):
+def emit(name, value, unit, elapsed, size, **more):
     """The one line bench/run.py reads; ru_maxrss is in KiB on Linux."""
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("BENCH " + json.dumps({"name": name, "value": value, "unit": unit, "size": size,
-                                 "elapsed_s": elapsed, "peak_rss_mb": peak_rss_mb}), flush=True)
+                                 "elapsed_s": elapsed, "peak_rss_mb": peak_rss_mb, **more}),
+          flush=True)
+
+
+def submit(tasks):
+    """The futures, and the submission time of each tenth of them. Once more tasks are pending
+    than back-pressure allows, submission goes at the pace tasks finish: the rate of the
+    second tenth against the ninth (bench/scale.py) tells whether the run slows as it grows."""
+    futures, marks = [], [time.perf_counter()]
+    tenth = max(1, tasks // 10)
+    for i in range(tasks):
+        futures.append(noop(i))
+        if (i + 1) % tenth == 0:
+            marks.append(time.perf_counter())
+    return futures, marks
 
 
 def main():
     tasks = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     compss_wait_on(warmup())
     start = time.perf_counter()
-    results = compss_wait_on([noop(i) for i in range(tasks)])
+    futures, marks = submit(tasks)
+    results = compss_wait_on(futures)
+    del futures
     elapsed = time.perf_counter() - start
     if results != list(range(tasks)):
         print("noop: wrong results", file=sys.stderr)
         return 1
-    emit("noop", tasks / elapsed, "tasks/s", elapsed, tasks)
+    tenth = max(1, tasks // 10)
+    rates = [tenth / (b - a) for a, b in zip(marks, marks[1:])]
+    emit("noop", tasks / elapsed, "tasks/s", elapsed, tasks,
+         tenths_tasks_per_s=[round(rate, 1) for rate in rates])
     return 0
 
 

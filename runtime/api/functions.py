@@ -50,14 +50,23 @@ def _collect_keys(session, value, keys: dict) -> None:
             _collect_keys(session, item, keys)
 
 
+# Values brought to the master at once by one compss_wait_on: waiting on 10^6 futures holds
+# the serialized copies (and the bookkeeping) of one chunk, not of all of them.
+FETCH_CHUNK = 10_000
+
+
 def _fetch(session, keys: list) -> dict:
-    waiter = session.wait_keys(keys)
-    for key in keys:
-        if key in waiter.failures and not _is_none(waiter.failures[key]):
-            raise_failure(waiter.failures[key])
-    values = {key: deserialize(value.frames) for key, value in waiter.values.items()}
-    values.update((key, None) for key in waiter.failures)      # CANCEL_SUCCESSORS
-    session.discard_fetched(keys)
+    values: dict = {}
+    for start in range(0, len(keys), FETCH_CHUNK):
+        chunk = keys[start:start + FETCH_CHUNK]
+        waiter = session.wait_keys(chunk)
+        for key in chunk:
+            if key in waiter.failures and not _is_none(waiter.failures[key]):
+                raise_failure(waiter.failures[key])
+        values.update((key, deserialize(value.frames)) for key, value in waiter.values.items())
+        values.update((key, None) for key in waiter.failures)      # CANCEL_SUCCESSORS
+        del waiter
+        session.discard_fetched(chunk)
     return values
 
 

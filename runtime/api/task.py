@@ -255,14 +255,26 @@ def _rebuild_task_function(function, options, runner=None):
     return task_function
 
 
+_call_sites: dict = {}      # (file, line) -> "file:line", one string per call site
+_MAX_CALL_SITES = 100_000
+
+
 def _call_site() -> str:
+    """Shared per call site: every future keeps it, and 10^6 calls from one line of a loop
+    must not hold 10^6 copies of the same string."""
     frame = sys._getframe(1)
     here = __file__
     while frame is not None and frame.f_code.co_filename == here:
         frame = frame.f_back
     if frame is None:
         return "<unknown>"
-    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+    where = (frame.f_code.co_filename, frame.f_lineno)
+    site = _call_sites.get(where)
+    if site is None:
+        site = f"{where[0]}:{where[1]}"
+        if len(_call_sites) < _MAX_CALL_SITES:
+            _call_sites[where] = site
+    return site
 
 
 def _source_of(function) -> str:

@@ -23,11 +23,15 @@ from . import recovery
 from .placement import Placement, UnsatisfiableRequirements
 from .records import (MASTER, CancelRunning, DeleteVersions, Dispatch, FetchValue,
                       QuiescenceReached, TaskFailure, TaskRecord, ValueAtMaster, ValueFailed,
-                      VersionState, WorkerSlots)
+                      VersionState, WorkerSlots, with_location, without_location)
 from .states import FINISHED, TaskState, check_transition
 
 
 MAX_PIPELINE_CANDIDATES = 10_000
+# The story of every finished record kept as lineage, shared: 10^6 of them are kept while a
+# program holds 10^6 futures, and their own stories would cost ~250 bytes each.
+_KEPT_STORY = ((TaskState.WAITING, "submitted"),
+               (TaskState.DONE, "finished; kept as the lineage of its outputs"))
 
 
 class _Group:
@@ -50,7 +54,8 @@ class Engine:
         self.completed = 0
         self.recomputed = 0              # runs that made a lost output again
         self.keep_lineage = True         # off where no worker can be lost (sequential backend)
-        self.on_kept = None              # the shell's hook: payload -> None, when kept as lineage
+        self.on_kept = None              # the shell's hook: payload -> its compact form, when
+        #                                  a finished task is kept as lineage
         self.losses = 0                  # workers lost so far
         self.no_worker_left: str | None = None      # why new tasks fail at once, if they do
         self.retries: list[TaskRecord] = []          # READY tasks placed by recovery.place_retries
@@ -69,17 +74,20 @@ class Engine:
         self._observers.append(observer)
 
     def _move(self, task: TaskRecord, new: TaskState, cause: str) -> None:
-        check_transition(task.name, task.history, task.state, new)
+        history = task.history
+        if type(history) is not list:    # a kept lineage record made again: its story goes on
+            history = task.history = list(history)
+        check_transition(task.name, history, task.state, new)
         old = task.state
         task.state = new
-        task.history.append((new, cause))
+        history.append((new, cause))
         for observer in self._observers:
             observer(task, old, new, cause)
 
     # ---- application side -----------------------------------------------------------------
     def add_master_value(self, key: str, nbytes: int) -> None:
         """The application holds this version's value (an object it passed, a file on its disk)."""
-        self.versions[key] = VersionState(key, None, [MASTER], nbytes)
+        self.versions[key] = VersionState(key, None, with_location((), MASTER), nbytes)
 
     def submit(self, task: TaskRecord) -> list:
         read_versions = [self._version_for_read(task, key) for key in task.reads]  # may raise
@@ -116,6 +124,7 @@ class Engine:
         waits on them gets the error instead of waiting forever."""
         failure = TaskFailure(task.task_id, task.name, None, task.task_id, message)
         self.failures.append(failure)
+        self.finished += 1               # it was admitted: back-pressure must count it out
         instructions: list = []
         for key in task.writes:
             self.versions[key] = VersionState(key, None, failure=failure)
@@ -154,15 +163,14 @@ class Engine:
         if version.waiters is None:
             version.waiters = []
         version.waiters.append(waiter)
-        return [FetchValue(key, tuple(version.locations))]
+        return [FetchValue(key, version.locations)]
 
     def value_arrived(self, key: str) -> list:
         """The shell brought `key` into the master's store."""
         version = self.versions.get(key)
         if version is None:
             return []
-        if MASTER not in version.locations:
-            version.locations.append(MASTER)
+        version.locations = with_location(version.locations, MASTER)
         waiters, version.waiters = tuple(version.waiters or ()), None
         return [ValueAtMaster(key, waiters)] if waiters else []
 
@@ -172,7 +180,7 @@ class Engine:
         version = self.versions.get(key)
         if version is None or MASTER not in version.locations or len(version.locations) < 2:
             return False
-        version.locations.remove(MASTER)
+        version.locations = without_location(version.locations, MASTER)
         return True
 
     def request_barrier(self, waiter, group: str | None = None) -> list:
@@ -228,8 +236,7 @@ class Engine:
                 continue
             outputs.append(version)
             version.producer = None
-            if task.worker not in version.locations:
-                version.locations.append(task.worker)
+            version.locations = with_location(version.locations, task.worker)
             version.nbytes = output_sizes.get(key, 0)
             if self.keep_lineage and version.lineage is not task:
                 version.lineage = task
@@ -240,7 +247,7 @@ class Engine:
             for key in task.reads:       # still pending readers: this task holds them
                 self.versions[key].dependents += 1
         if task.lineage_refs and self.on_kept is not None:
-            self.on_kept(task.payload)
+            task.payload = self.on_kept(task.payload)
         for version in outputs:
             self._collect(version, instructions)
         for successor in task.successors:
@@ -300,7 +307,7 @@ class Engine:
             if version.producer is not None:
                 sources.append((key, ()))        # produced on this worker by a running task
             elif worker.worker_id not in version.locations:
-                sources.append((key, tuple(version.locations)))
+                sources.append((key, version.locations))
         instructions.append(Dispatch(worker.worker_id, task, tuple(sources)))
         for successor in task.successors:
             if successor.state is TaskState.WAITING and successor.waiting_on <= 2:
@@ -382,7 +389,7 @@ class Engine:
             self.finished += 1
         task.successors = ()
         if task.lineage_refs:
-            del task.history[1:-1]       # kept for lineage: its payload, not its whole story
+            task.history = _KEPT_STORY   # kept for lineage: its payload, not its own story
         else:
             task.payload = None
         for key in task.reads:
@@ -408,7 +415,8 @@ class Engine:
         # A version kept for its dependents' lineage (a tombstone) keeps the application's
         # copy, if any: a recompute of a dependent reads it from there. Otherwise every copy
         # goes, the master's too (the shell drops it).
-        kept = [MASTER] if version.dependents and MASTER in version.locations else []
+        kept = with_location((), MASTER) if version.dependents and MASTER in version.locations \
+            else ()
         for location in version.locations:
             if location not in kept:
                 instructions.append(DeleteVersions(location, (version.key,)))

@@ -54,7 +54,8 @@ class TaskRecord:
     waiting_on: int = 0                 # unfinished producers of `reads`
     successors: list = field(default_factory=list)
     worker: str | None = None
-    history: list = field(default_factory=list)   # [(state, cause)]; the task's story
+    history: list | tuple = field(default_factory=list)   # [(state, cause)]: the task's
+    #                                     story (a shared tuple once finished and kept as lineage)
     error: object = None                # for FAILED/CANCELLED: the root TaskFailure
     # @implement: every variant's Requirements (index 0: the task itself); placement sets
     # `variant` and `requirements` to the one that fits the chosen worker. None: one variant.
@@ -91,7 +92,9 @@ class TaskFailure:
 class VersionState:
     key: str
     producer: TaskRecord | None         # None once produced (or for application values)
-    locations: list = field(default_factory=list)  # worker ids and/or MASTER (a list: usually one)
+    # Worker ids and/or MASTER; a tuple, changed through with_location/without_location so
+    # that the usual one-location tuples are shared (10^6 versions, a handful of workers).
+    locations: tuple = ()
     nbytes: int = 0
     pending_readers: int = 0            # submitted tasks that read it and are not finished
     referenced: bool = True             # the application still holds this version (a future, an object)
@@ -131,6 +134,25 @@ class WorkerSlots:
     foreign_reservations: int = 0
     alive: bool = True
     accepts_anything: bool = False      # the sequential backend: constraints do not apply
+
+
+_ALONE: dict[str, tuple] = {}      # location -> (location,), one tuple per worker
+
+
+def with_location(locations: tuple, location: str) -> tuple:
+    if location in locations:
+        return locations
+    if not locations:
+        alone = _ALONE.get(location)
+        if alone is None:
+            alone = _ALONE[location] = (location,)
+        return alone
+    return locations + (location,)
+
+
+def without_location(locations: tuple, location: str) -> tuple:
+    remaining = tuple(other for other in locations if other != location)
+    return with_location((), remaining[0]) if len(remaining) == 1 else remaining
 
 
 # ---- instructions the shell carries out ---------------------------------------------------

@@ -22,7 +22,8 @@ from .failures import (MAX_WORKER_KILLS, FailurePolicy, Outputs, consequence,
                        retry_candidates)
 from .placement import UnsatisfiableRequirements, can_ever_fit
 from .records import (MASTER, CancelRunning, FetchValue, StopApplication, TaskFailure,
-                      UseDefaults, ValueAtMaster, ValueFailed)
+                      UseDefaults, ValueAtMaster, ValueFailed, with_location,
+                      without_location)
 from .states import FINISHED, TaskState
 
 W, R, X, F = TaskState.WAITING, TaskState.READY, TaskState.RUNNING, TaskState.FAILED
@@ -114,7 +115,7 @@ def _use_defaults(engine, task, failure: TaskFailure, instructions: list) -> Non
     instructions.append(UseDefaults(task.payload, tuple(v.key for v in outputs)))
     for version in outputs:
         version.producer = None
-        version.locations = [MASTER]
+        version.locations = with_location((), MASTER)
         version.nbytes = 0
         if version.waiters:
             instructions.append(ValueAtMaster(version.key, tuple(version.waiters)))
@@ -183,7 +184,7 @@ def _forget_locations(engine, worker_id: str, instructions: list) -> tuple[set, 
     for version in engine.versions.values():
         if worker_id not in version.locations:
             continue
-        version.locations.remove(worker_id)
+        version.locations = without_location(version.locations, worker_id)
         touched.add(version.key)
         if version.locations:
             if version.waiters:          # the fetch may have gone to the lost worker

@@ -23,7 +23,7 @@ class TaskCall:
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     kinds: dict                         # key -> "obj" | "file" | "dir": every read, file writes
-    call_site: str = ""                 # "app.py:12", for error messages
+    call_site: str = ""                 # "app.py:12", for error messages at submission
     # @implement: the function id of each variant, index 0 being `function_id` (empty: none).
     variant_functions: tuple = ()
 
@@ -31,30 +31,57 @@ class TaskCall:
         return self.variant_functions[variant] if self.variant_functions else self.function_id
     on_failure: FailurePolicy = FailurePolicy.RETRY
     failure_defaults: dict | None = None   # IGNORE: write key -> MasterValue given by the user
-    packed: bytes | None = None         # entry and kinds, while kept only as lineage
-
-    def pack(self) -> None:
-        """The task is done and kept only in case an output of it must be made again: hold
-        its descriptors as one bytes object (~200 bytes for a small call, not ~1.4 KB)."""
-        if self.packed is not None:
-            return
-        frames = compact_frames(self.frames)
-        inline = all(type(frame) is bytes for frame in frames)   # no large buffer to copy
-        self.packed = pickle.dumps((self.entry, self.kinds, frames if inline else None),
-                                   protocol=5)
-        self.entry = self.kinds = None
-        self.frames = None if inline else frames
-
-    def unpack(self) -> "TaskCall":
-        if self.packed is not None:
-            self.entry, self.kinds, frames = pickle.loads(self.packed)
-            if frames is not None:
-                self.frames = frames
-            self.packed = None
-        return self
     # (content key, read versions' identities, "journal" | "cache" | None where its outputs
     # are persisted) when the run keys its tasks (runtime.master.reuse)
     identity: tuple | None = None
+
+    def pack(self) -> "bytes | KeptCall":
+        """The task is done and kept only in case an output of it must be made again: its
+        compact form, one bytes object (~150 bytes for a small call, not ~1 KB of objects).
+        What the task record already holds (id, name, reads, writes) is left out, and so are
+        the call site (only submission reports it) and the identity (journaled when DONE)."""
+        entry = {name: value for name, value in self.entry.items()
+                 if name not in _FROM_THE_RECORD}
+        frames = compact_frames(self.frames)
+        inline = all(type(frame) is bytes for frame in frames)   # no large buffer to copy
+        on_failure = None if self.on_failure is FailurePolicy.RETRY else self.on_failure
+        packed = pickle.dumps((entry, frames if inline else None, self.kinds or None,
+                               self.variant_functions, on_failure), protocol=5)
+        if inline and self.failure_defaults is None:
+            return packed
+        return KeptCall(packed, None if inline else frames, self.failure_defaults)
+
+
+_FROM_THE_RECORD = ("id", "name", "reads")
+
+
+class KeptCall:
+    """The compact form of a call whose captured values include large buffers, or with IGNORE
+    defaults: those stay as they are (pickling them would copy them, or cannot be done)."""
+
+    __slots__ = ("packed", "frames", "failure_defaults")
+
+    def __init__(self, packed: bytes, frames: list | None, failure_defaults: dict | None):
+        self.packed = packed
+        self.frames = frames
+        self.failure_defaults = failure_defaults
+
+
+def unpacked(task) -> TaskCall:
+    """`task.payload` as a TaskCall, rebuilt (and put back) if it was kept packed."""
+    payload = task.payload
+    if isinstance(payload, TaskCall):
+        return payload
+    packed, frames, defaults = (payload, None, None) if type(payload) is bytes else \
+        (payload.packed, payload.frames, payload.failure_defaults)
+    entry, inline_frames, kinds, variants, on_failure = pickle.loads(packed)
+    entry.update(id=task.task_id, name=task.name, reads=list(task.reads))
+    call = TaskCall(task.task_id, task.name, entry["fn"], entry,
+                    inline_frames if frames is None else frames, tuple(task.reads),
+                    tuple(task.writes), kinds or {}, variant_functions=variants,
+                    on_failure=on_failure or FailurePolicy.RETRY, failure_defaults=defaults)
+    task.payload = call
+    return call
 
 
 @dataclass(slots=True)

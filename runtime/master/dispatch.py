@@ -15,6 +15,7 @@ from ..core.records import MASTER, Dispatch
 from ..transport import protocol
 from ..transport.framed import ChannelClosed
 from ..transport.payload import path_frames
+from .calls import unpacked
 
 log = logging.getLogger("superscalar.master")
 
@@ -95,9 +96,7 @@ class Outbox:
         entries = []
         for instruction in instructions:
             task = instruction.task
-            call = task.payload
-            if call.packed is not None:          # kept as lineage, now run again
-                call.unpack()
+            call = unpacked(task)                # kept as lineage and now run again: packed
             entry = dict(call.entry)
             function_id = call.function_for(task.variant)
             if function_id != call.function_id or task.co_workers or task.requirements.gpus:

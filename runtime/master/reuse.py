@@ -231,7 +231,7 @@ class TaskReuse:
             self.cancelled += 1
         else:
             return
-        identity = task.payload.identity
+        identity = getattr(task.payload, "identity", None)   # None too once kept as lineage
         if identity is None:
             return
         key, inputs, stored = identity

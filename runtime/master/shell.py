@@ -116,9 +116,7 @@ class Shell:
             waiter.fail(instruction.key, instruction.failure)
 
     def _use_defaults(self, instruction: UseDefaults) -> None:
-        call = instruction.payload
-        if getattr(call, "packed", None) is not None:
-            call.unpack()
+        call = instruction.payload             # a running task's: never in its kept form
         defaults = getattr(call, "failure_defaults", None) or {}
         kinds = getattr(call, "kinds", None) or {}
         for key in instruction.keys:

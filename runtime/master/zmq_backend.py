@@ -44,7 +44,8 @@ WORKER_RESTARTS_ENV = "SUPERSCALAR_WORKER_RESTARTS"    # replacements per local 
 DEFAULT_WORKER_TIMEOUT, DEFAULT_WORKER_RESTARTS = 5.0, 10
 # Tasks submitted and not finished before the application thread is made to wait: bounds the
 # master's memory when a program submits 10^6 tasks faster than the workers run them.
-MAX_TASKS_IN_FLIGHT = 20_000
+MAX_PENDING_ENV = "SUPERSCALAR_MAX_PENDING_TASKS"
+DEFAULT_MAX_PENDING = 20_000
 
 
 class _WorkerLink:
@@ -100,8 +101,11 @@ class ZmqBackend(Shell):
         self._thread = threading.Thread(target=self._run, name="superscalar-io", daemon=True)
         self.fatal_error: BaseException | None = None
         self.bytes_received = 0      # every frame from workers: proves data bypasses the master
-        self.in_flight = threading.Semaphore(MAX_TASKS_IN_FLIGHT)
-        self._finished_released = 0
+        self.max_pending = max(1, int(os.environ.get(MAX_PENDING_ENV) or DEFAULT_MAX_PENDING))
+        self.in_flight = threading.Semaphore(self.max_pending)
+        self.admitted = 0                    # tasks let through admit_task (application thread)
+        self.peak_pending = 0                # most admitted and not yet seen finished at once
+        self._finished_released = 0          # engine.finished as last released (I/O thread)
         self.worker_timeout = max(1.0, float(os.environ.get(WORKER_TIMEOUT_ENV) or
                                              DEFAULT_WORKER_TIMEOUT))
         self.max_restarts = int(os.environ.get(WORKER_RESTARTS_ENV) or DEFAULT_WORKER_RESTARTS)
@@ -272,15 +276,26 @@ class ZmqBackend(Shell):
                     pass
 
     def admit_task(self) -> None:
-        """Back-pressure: called by the application thread before each submission."""
+        """Back-pressure: called by the application thread before each submission. It blocks
+        while `max_pending` tasks are submitted and not finished; the I/O thread keeps running
+        meanwhile (commands already posted, results arriving), which is what frees a slot."""
         while not self.in_flight.acquire(timeout=0.5):
             self.raise_if_dead()
+        self.admitted += 1
+        pending = self.admitted - self._finished_released
+        if pending > self.peak_pending:
+            self.peak_pending = pending
+
+    @property
+    def pending_tasks(self) -> int:
+        """Submitted and not yet seen finished by the loop (what back-pressure bounds)."""
+        return self.admitted - self._finished_released
 
     def _release_finished(self) -> None:
         finished = self.engine.finished
         if finished != self._finished_released:
-            self.in_flight.release(finished - self._finished_released)
-            self._finished_released = finished
+            released, self._finished_released = finished - self._finished_released, finished
+            self.in_flight.release(released)     # after the count: pending_tasks never overshoots
 
     def _drain_wakes(self) -> None:
         while True:
