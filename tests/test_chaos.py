@@ -127,6 +127,8 @@ def test_random_kill_9_of_workers_during_5000_tasks(tmp_path):
         stdout, stderr = process.communicate(timeout=150)
     except subprocess.TimeoutExpired:
         hung = True                      # keep what it printed: the report must say why
+        process.send_signal(signal.SIGUSR1)          # the master prints its threads' stacks
+        time.sleep(1)
         process.kill()
         stdout, stderr = process.communicate()
     finally:
@@ -134,7 +136,7 @@ def test_random_kill_9_of_workers_during_5000_tasks(tmp_path):
         chaos.thread.join(timeout=5)
         if process.poll() is None:
             process.kill()
-    report = f"seed {seed}, kills {chaos.kills}\nstdout:\n{stdout}\nstderr:\n{stderr[-6000:]}"
+    report = f"seed {seed}, kills {chaos.kills}\nstdout:\n{stdout}\nstderr:\n{stderr[-12000:]}"
     assert not hung, f"the run did not finish in 150 s: {report}"
     assert process.returncode == 0, report
     results = [line for line in stdout.splitlines() if line.startswith("RESULT ")]

@@ -9,6 +9,7 @@ the application's, or 1 if any task failed.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import runpy
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     level = "DEBUG" if options.debug else {None: "WARNING", "off": "WARNING"}.get(
         options.log_level, (options.log_level or "WARNING").upper())
     logging.basicConfig(level=level, format="[superscalar %(name)s] %(levelname)s %(message)s")
+    # `kill -USR1 <pid>` prints every thread's stack: what a run that seems stuck is waiting on
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     return run(application, options.arguments, options, log_dir, level, reuse)
 
 

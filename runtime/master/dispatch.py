@@ -76,10 +76,13 @@ class Outbox:
             if batch.deletes:
                 self.send_now(worker_id, protocol.encode(protocol.DeleteData(batch.deletes)))
 
-    def send_now(self, worker_id: str, parts: list) -> None:
+    def send_now(self, worker_id: str, parts: list, to_lost: bool = False) -> None:
+        """`to_lost`: also to a worker declared lost (only the Stop that tells it so)."""
         link = self._backend.links.get(worker_id)
-        if link is None or link.routing_id is None:
+        if link is None or link.routing_id is None or (link.lost and not to_lost):
             return
+        if link.channel is None and not link.routing_id:
+            return                             # a local worker whose socketpair closed
         self.bytes_sent += sum(memoryview(part).nbytes for part in parts)
         try:
             if link.channel is not None:          # a local worker's socketpair: never blocks

@@ -251,10 +251,9 @@ class ZmqBackend(Shell):
                 self.bytes_received += sum(memoryview(part).nbytes for part in parts)
                 self._guarded(self._from_link, link, parts)
         except ChannelClosed:
-            # It exited or died: stop polling (an end of file is always readable); the
+            # It exited or died: close our end (an end of file is always readable); the
             # liveness check sees the process gone and recovers its work.
-            self._channel_flags.pop(fd, None)
-            self._poller.unregister(fd)
+            self._close_channel(link)
 
     def _from_link(self, link: _WorkerLink, parts: list) -> None:
         message, frames = protocol.decode(parts)
@@ -435,7 +434,8 @@ class ZmqBackend(Shell):
         if link.data_address is not None:
             link.data_address = None         # also marks the Stop as sent
             self.outbox.send_now(link.worker_id, protocol.encode(
-                protocol.Stop("this worker was declared lost; its work was redone")))
+                protocol.Stop("this worker was declared lost; its work was redone")),
+                to_lost=True)
 
     def interrupt_application(self) -> None:
         if self.interrupt_thread is not None:
@@ -465,7 +465,8 @@ class ZmqBackend(Shell):
     def _send_stop(self) -> None:
         for link in self.links.values():
             if link.routing_id is not None:
-                self.outbox.send_now(link.worker_id, protocol.encode(protocol.Stop("end of run")))
+                self.outbox.send_now(link.worker_id, protocol.encode(protocol.Stop("end of run")),
+                                     to_lost=True)
 
 
 def _exit_description(code: int) -> str:
