@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import cloudpickle
 
+from ..core import collector
 from ..core.records import Requirements, TaskRecord, WorkerSlots
 from ..core.versioning import DataRegistry
 from ..resources import ResourceModel, load_resources
@@ -54,6 +55,7 @@ class Session:
         self.model: ResourceModel | None = None
         self._lock = threading.Lock()
         if options.distributed:
+            collector.tune()           # 10^6 long-lived records: see runtime/core/collector.py
             self.backend = self._start_distributed(options)
         else:
             from .inline import InlineBackend

@@ -22,6 +22,7 @@ from collections import deque
 
 import zmq
 
+from ..core import collector
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
 from ..transport.curve import Gatekeeper, curve_keys_from_environment, secure_client
@@ -62,6 +63,7 @@ class Worker:
         os.makedirs(os.path.join(self.work_dir, "sandbox"), exist_ok=True)
         self.store = DataStore(os.path.join(self.work_dir, "data"))
         raise_fd_limit()                   # the store holds one fd per large value
+        collector.tune()                   # before the executors fork: they inherit it
         # A local worker's control channel is a socketpair from the master (deploy/launch.py)
         channel = FramedChannel.from_fd(options.control_fd, blocking=False) \
             if options.control_fd is not None else None
