@@ -1,7 +1,8 @@
 """Resume after the master dies: the journal and the persisted outputs, with real processes.
 
 The master (the runcompss process) is killed with SIGKILL while tasks run; the same command
-with --resume must run only the tasks the journal does not record as finished, and still give
+with --resume must run only the tasks the journal does not record as finished and persisted
+(tasks.stored = 'journal', set when the worker reports the record written), and still give
 the answer of the sequential run (`python prog.py`).
 """
 from __future__ import annotations
@@ -66,21 +67,28 @@ def journal(log_dir: Path) -> sqlite3.Connection:
 
 
 def statuses(connection, run: int) -> dict:
-    rows = connection.execute("SELECT status, key FROM tasks WHERE run=?", (run,)).fetchall()
+    """status -> task keys; finished tasks whose record was reported written are 'persisted'
+    (the only ones a resumed run may reuse)."""
+    rows = connection.execute("SELECT status, stored, key FROM tasks WHERE run=?",
+                              (run,)).fetchall()
     by_status: dict = {}
-    for status, key in rows:
+    for status, stored, key in rows:
         by_status.setdefault(status, []).append(bytes(key))
+        if status == "done" and stored == "journal":
+            by_status.setdefault("persisted", []).append(bytes(key))
     return by_status
 
 
 def wait_for_done_rows(database: Path, count: int, process, deadline_seconds: float) -> int:
+    """Wait until `count` tasks are journaled as finished and persisted."""
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline and process.poll() is None:
         if database.exists():
             try:
                 with sqlite3.connect(database, timeout=5) as connection:
                     done = connection.execute("SELECT count(*) FROM tasks WHERE run=1 AND "
-                                              "status='done'").fetchone()[0]
+                                              "status='done' AND stored='journal'"
+                                              ).fetchone()[0]
             except sqlite3.OperationalError:        # tables not created yet
                 done = 0
             if done >= count:
@@ -109,10 +117,13 @@ def assert_no_process_mentions(text: str, timeout: float = 10) -> None:
 
 
 def test_resume_after_kill_runs_only_the_unfinished_tasks(program, tmp_path):
+    """Records written at once (delay 0, as before delayed persistence): half of the tasks
+    are persisted when the master dies. tests/test_persist_delay.py covers the delay."""
     path = program(CHAINS_PROGRAM)
     log_dir = tmp_path / f"logs-{path.stem}"           # where run_program puts it too
     first = subprocess.Popen(runcompss_command(path, f"--log_dir={log_dir}"),
-                             env=environment(), cwd=tmp_path, stdout=subprocess.PIPE,
+                             env=environment(SUPERSCALAR_PERSIST_DELAY="0"), cwd=tmp_path,
+                             stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     try:
         wait_for_done_rows(log_dir / "journal" / "journal.sqlite", TOTAL_TASKS // 2, first, 90)
@@ -127,7 +138,7 @@ def test_resume_after_kill_runs_only_the_unfinished_tasks(program, tmp_path):
     # complete record of its outputs on disk.
     with journal(log_dir) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        finished = set(statuses(connection, 1)["done"])
+        finished = set(statuses(connection, 1)["persisted"])
     persisted = {key for pack in pack_paths(str(log_dir / "journal" / "outputs"))
                  for key, _, _ in scan(pack)[0]}
     assert finished <= persisted

@@ -4,6 +4,7 @@
     --resume                  reuse the journal of the newest run of this same command
     --resume=<log_dir>        ... of that run
     --no_journal              no journal, no resume, no cache: the runtime alone
+    --keep_outputs            keep the journal's persisted outputs after a successful run too
     --cache [--cache_dir D]   memoize every task (@task(cache=True) memoizes one task)
     --checkpoint=<policy>     COMPSs: journal in --checkpoint_folder, kept, and every run of
     --checkpoint_params=...   the command resumes from it. The policies map onto how often the
@@ -40,6 +41,9 @@ def add_flags(parser) -> None:
     parser.add_argument("--resume_from", metavar="LOG_DIR", help=argparse.SUPPRESS)
     parser.add_argument("--no_journal", action="store_true", help="keep no journal: no "
                         "--resume, no memoization (the runtime's bare speed)")
+    parser.add_argument("--keep_outputs", action="store_true", help="keep the journal's "
+                        "persisted outputs after a successful run too (a later --resume then "
+                        "reuses every task still persisted)")
     parser.add_argument("--cache", action="store_true", help="memoize every task: a task "
                         "whose code and inputs were seen before is not run again")
     parser.add_argument("--cache_dir", default=None, help="the memoization cache (default: "
@@ -90,6 +94,7 @@ def reuse_options(options, application: str, log_dir: str) -> ReuseOptions | Non
         return ReuseOptions(cache_dir=cache_dir, cache_all=True) if options.cache else None
     reuse = ReuseOptions(journal_dir=journal_folder(log_dir),
                          resume=bool(options.resume or options.resume_from),
+                         keep_outputs=options.keep_outputs,
                          cache_dir=cache_dir, cache_all=options.cache,
                          application=application, arguments=tuple(options.arguments))
     if options.checkpoint:

@@ -95,19 +95,23 @@ def start_local_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
     return process
 
 
-SSH_ENV = "SUPERSCALAR_SSH"   # the ssh command with its options, e.g. "ssh -i key -p 2222"
+SSH_ENV = "SUPERSCALAR_SSH"
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # the ssh command with its options, e.g. "ssh -i key -p 2222"
 
 
 def start_ssh_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
     """Start a worker on launch.node over ssh; the keys are written to the remote stdin.
 
     The remote python defaults to this interpreter's path (clusters share the install); set
-    --python_interpreter otherwise. The node's User comes from project.xml (or resources.xml).
+    --python_interpreter otherwise. Likewise the worker imports the runtime from where the
+    master imported it, if that folder exists there (a shared install, or a checkout run with
+    PYTHONPATH): master and workers then speak the same protocol. The node's User comes from
+    project.xml (or resources.xml).
     """
     node = launch.node
     destination = f"{node.user}@{node.name}" if node.user else node.name
     python = launch.python or sys.executable
-    remote_paths = [p for p in (*launch.pythonpath, node.pythonpath or "") if p]
+    remote_paths = [p for p in (*launch.pythonpath, node.pythonpath or "", _PACKAGE_ROOT) if p]
     exports = f"export PYTHONPATH={shlex.quote(os.pathsep.join(remote_paths))}; " if remote_paths else ""
     if node.working_dir:
         exports += f"cd {shlex.quote(node.working_dir)}; "

@@ -81,7 +81,7 @@ class InlineBackend(Shell):
                                              self._function(call.function_for(task.variant)),
                                              os.path.join(self._scratch, "sandbox"),
                                              self._data_dir)
-            append_record(call.entry, outputs)
+            persisted = append_record(call.entry, outputs)
         except TaskError as error:
             try:
                 exception_frames = [bytes(f) for f in serialize(error.exception)]
@@ -96,6 +96,8 @@ class InlineBackend(Shell):
             self._local[output.key] = StoredInput(output.kind, output.frames, output.path)
             sizes[output.key] = output.nbytes
         self.apply(self.engine.task_done(task.task_id, sizes, duration))
+        if persisted and self.on_persisted is not None:
+            self.on_persisted([task.task_id])        # after the row the observer recorded
 
     def _input(self, key: str) -> StoredInput:
         stored = self._local.get(key)

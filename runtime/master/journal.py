@@ -9,10 +9,14 @@
                                       `commit_events` rows ─► writer process (journal_writer):
                                       one transaction per batch ─► journal.sqlite (WAL)
 
+    worker: Persisted(task ids) ─► mark_persisted ─► same batches ─► UPDATE tasks SET
+                                                       stored='journal' (after the rows)
+
 Why it can be trusted after a kill -9 at any moment: SQLite in WAL mode commits atomically, so
 the next run reads the last committed transaction; a task is written as done only after its
-worker reported it, and a worker reports a task only after its outputs were appended to a pack;
-a resumed run reuses a task only when both the done row and a complete pack record exist.
+worker reported it, and marked persisted (stored='journal') only after its worker appended its
+outputs to a pack and said so (workers delay those records and skip dead ones); a resumed run
+reuses a task only when both the persisted mark and a complete pack record exist.
 (synchronous=NORMAL: durable against the death of any process; a power cut may lose the last
 transactions, which only means those tasks run again.)
 
@@ -74,7 +78,7 @@ class Journal:
         cursor = self._reader.execute(
             "INSERT INTO runs (application, arguments, started, status) VALUES (?, ?, ?, ?)",
             (application, json.dumps(list(arguments)), time.time(), "running"))
-        self.run = cursor.lastrowid
+        self.run = self._writer.run = cursor.lastrowid
         self._writer.start()
         return self.run
 
@@ -86,6 +90,10 @@ class Journal:
     def record(self, task_id: int, key: bytes, name: str, status: str, inputs: bytes,
                stored: str | None) -> None:
         self._writer.add((self.run, task_id, key, name, status, time.time(), inputs, stored))
+
+    def mark_persisted(self, task_ids: list) -> None:
+        """These tasks' (already recorded) rows become reusable: their records are on disk."""
+        self._writer.persisted.extend(task_ids)
 
     def flush(self) -> None:
         """Return once every row recorded so far is committed (compss_snapshot)."""
@@ -122,13 +130,13 @@ class Journal:
 
     def lookup(self, key: bytes, require_done: bool) -> tuple | None:
         """Where the task's outputs are persisted; with `require_done`, only if the journal
-        also records the task as finished (a resumed run), else a complete record suffices
-        (the cache)."""
+        also records the task as finished with its record reported written, or as reused
+        (a resumed run), else a complete record suffices (the cache)."""
         if require_done:
             return self._reader.execute(
                 "SELECT name, offset, length FROM outputs JOIN packs USING (pack) WHERE key=? "
-                "AND EXISTS (SELECT 1 FROM tasks WHERE tasks.key=? AND status IN "
-                "('done', 'reused')) LIMIT 1", (key, key)).fetchone()
+                "AND EXISTS (SELECT 1 FROM tasks WHERE tasks.key=? AND (stored='journal' OR "
+                "status='reused')) LIMIT 1", (key, key)).fetchone()
         return self._reader.execute("SELECT name, offset, length FROM outputs JOIN packs "
                                     "USING (pack) WHERE key=? LIMIT 1", (key,)).fetchone()
 
@@ -153,6 +161,8 @@ class _Writer:
         self._seconds = commit_seconds
         self._events = commit_events
         self._rows: deque = deque()
+        self.persisted: deque = deque()         # task ids whose rows get stored='journal'
+        self.run: int | None = None
         self._statements: deque = deque()      # (sql, parameters) or (None, flush event)
         self._wake = threading.Event()
         self._stopping = False
@@ -211,8 +221,11 @@ class _Writer:
             _close_writer(process, self._path)
 
     def _send(self, process: subprocess.Popen) -> None:
+        # Marks first: a task's row is queued before its mark, so every mark drained here
+        # has its row in this batch or an earlier one (the writer applies rows first).
+        persisted = _drain(self.persisted)
         rows, statements = _drain(self._rows), _drain(self._statements)
-        if not rows and not statements:
+        if not rows and not statements and not persisted:
             return
         batch, flushes = [], []
         for sql, parameters in statements:
@@ -220,7 +233,7 @@ class _Writer:
                 flushes.append(parameters)
             else:
                 batch.append((sql, parameters))
-        process.stdin.write(frame(["batch", rows, batch]))
+        process.stdin.write(frame(["batch", rows, batch, self.run, persisted]))
         if flushes:
             process.stdin.write(frame(["flush", 0]))
         process.stdin.flush()

@@ -11,8 +11,9 @@ is now a few microseconds per task. Safety after a kill -9 of the master: the pi
 this process commits what it received and exits; only rows still in the master's deque are
 lost, and those tasks simply run again on resume.
 
-Wire: u32 length + msgpack [op, ...]: "batch" [[row], ...] [[sql, params], ...] (one
-transaction) | "flush" token (answered on stdout with the token: all before it is committed).
+Wire: u32 length + msgpack [op, ...]: "batch" [[row], ...] [[sql, params], ...] run
+[task id, ...] (one transaction: rows, statements, then those tasks of the run marked
+persisted) | "flush" token (answered on stdout with the token: all before it is committed).
 """
 from __future__ import annotations
 
@@ -85,11 +86,14 @@ def _apply(connection: sqlite3.Connection, message: list, answers) -> None:
         return
     if operation != "batch":
         raise ValueError(f"unknown journal operation {operation!r}")
-    _, rows, statements = message
+    _, rows, statements, run, persisted = message
     connection.execute("BEGIN")
     insert_tasks(connection, rows)
     for sql, parameters in statements:
         connection.execute(sql, parameters)
+    if persisted:
+        connection.executemany("UPDATE tasks SET stored='journal' WHERE run=? AND task_id=?",
+                               [(run, task_id) for task_id in persisted])
     connection.execute("COMMIT")
 
 

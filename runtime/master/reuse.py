@@ -6,8 +6,11 @@ memoization (--cache, @task(cache=True)), both decided at submit time from conte
         journal says done + pack record │ cache has a record  ─► outputs become master values
                                         │                        (futures resolve, successors
                                         │                         read them), the task never runs
-        otherwise ─► entry["persist"] = [outputs folder, key, writes]: the executor that runs it
-                     appends its outputs to a pack; the engine observer journals its end.
+        otherwise ─► entry["persist"] = [outputs folder, key, writes, journal?]: the worker
+                     that runs it appends its outputs to a pack (journal records after a
+                     delay, and only if still live: runtime/worker/delayed_persist.py); the
+                     engine observer journals its end, and Persisted(task ids) from the
+                     worker marks it reusable (tasks.stored = 'journal').
 
 The engine never sees a reused task, so the resumed run's graph holds only the tasks that run.
 """
@@ -129,7 +132,7 @@ class TaskReuse:
         elif self.journal is not None and call.name not in self._avoid:
             store, stored = self.journal, "journal"
         if store is not None:
-            call.entry["persist"] = [store.outputs_dir, key, writes]
+            call.entry["persist"] = [store.outputs_dir, key, writes, stored == "journal"]
         call.identity = (key, input_bytes, stored)
         return False
 
@@ -235,17 +238,35 @@ class TaskReuse:
         if identity is None:
             return
         key, inputs, stored = identity
+        # A journal record is marked only when its worker reports it written (persisted())
         self.journal.record(task.task_id, key, task.name, _STATUS[new], inputs,
-                            stored if new is _DONE else None)
+                            stored if new is _DONE and stored != "journal" else None)
+
+    def persisted(self, task_ids: list) -> None:
+        """Workers wrote these tasks' journal records (I/O thread, backend.on_persisted)."""
+        self.journal.mark_persisted(task_ids)
 
     # ---- snapshot and end --------------------------------------------------------------------------
     def snapshot(self) -> None:
-        """compss_snapshot(): every task reported finished so far is committed to the journal
-        (its outputs were persisted by its executor before it was reported)."""
+        """compss_snapshot(): every task reported finished so far whose outputs are still
+        live or were fetched is persisted and committed to the journal as reusable."""
         if self.journal is None:
             return
-        self._session.backend.call(lambda: None)    # results already received are applied
+        backend = self._session.backend
+        backend.call(lambda: None)        # results already received are applied
+        backend.persist_pending()         # workers write delayed records, then answer
         self.journal.flush()
+
+    def before_stop(self, failed_tasks: int) -> None:
+        """A run whose outputs are kept (it failed, or keep_outputs) persists the records its
+        workers still delay, so that a resumed run reuses them."""
+        if self.journal is None or (failed_tasks == 0 and self.exit_code == 0
+                                    and not self.options.keep_outputs):
+            return
+        try:
+            self._session.backend.persist_pending()
+        except Exception as error:  # noqa: BLE001 - the run is ending; those tasks run again
+            log.warning("could not persist the last task outputs before stopping: %s", error)
 
     def close(self, failed_tasks: int) -> None:
         for line in self.summary():
@@ -302,5 +323,6 @@ def start_reuse(session, options: ReuseOptions | None, distributed: bool):
         session.backend.stop()          # workers were started already: stop them cleanly
         raise
     if reuse.journal is not None:
+        session.backend.on_persisted = reuse.persisted
         session.backend.call(session.backend.engine.subscribe, reuse.observe)
     return reuse

@@ -273,6 +273,8 @@ class Session:
             return
         self.stopped = True
         failed = len(self.backend.engine.failures)
+        if self.reuse is not None:
+            self.reuse.before_stop(failed)
         self.backend.stop()
         if self.reuse is not None:
             self.reuse.close(failed)

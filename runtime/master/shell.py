@@ -72,12 +72,19 @@ class Shell:
             StopApplication: self._stop_application,
         }
         self.stop_failure = None         # set once a FAIL policy stopped the application
+        # Called (I/O thread) with task ids whose journal records are now complete in a pack
+        # (runtime.master.reuse); None when the run keeps no journal
+        self.on_persisted = None
 
     def apply(self, instructions: list) -> None:
         for instruction in instructions:
             self._handlers[type(instruction)](instruction)
 
     # ---- backend-specific -----------------------------------------------------------------
+    def persist_pending(self) -> None:
+        """Return once every journal record of a task finished so far is written and
+        reported through on_persisted (workers delay them; this backend writes at once)."""
+
     def send_task(self, instruction: Dispatch) -> None:
         raise NotImplementedError
 

@@ -112,6 +112,9 @@ class ZmqBackend(Shell):
         self.relaunch = None                 # (lost id, new id) -> (slots, process, log path)
         self.interrupt_thread: int | None = None   # gets SIGINT when a FAIL policy stops the run
         self.engine.on_kept = TaskCall.pack        # payloads kept as lineage take less room
+        # PersistNow token -> (workers yet to answer, event set when none is left)
+        self._persist_requests: dict[int, tuple[set, threading.Event]] = {}
+        self._persist_tokens = 0
 
     # ---- set-up -----------------------------------------------------------------------------
     def expect_worker(self, slots: WorkerSlots, process, node, log_path: str,
@@ -352,6 +355,8 @@ class ZmqBackend(Shell):
                        message.traceback)
             self.apply(self.engine.task_failed(message.task_id, payload, message.message,
                                                message.is_group_exception))
+        elif isinstance(message, protocol.Persisted):
+            self._on_persisted(link, message)
         elif isinstance(message, protocol.Values):
             self._on_values(message, frames)
 
@@ -384,6 +389,41 @@ class ZmqBackend(Shell):
                     waiter.fail(key, f"value {key} was lost by the worker that held it")
                 version.waiters = None
 
+    def _on_persisted(self, link: _WorkerLink, message) -> None:
+        if self.on_persisted is not None and message.task_ids:
+            self.on_persisted([i for i in message.task_ids if type(i) is int])
+        if message.token:
+            self._persist_answered(message.token, link.worker_id)
+
+    def _persist_answered(self, token: int, worker_id: str) -> None:
+        request = self._persist_requests.get(token)
+        if request is not None:
+            request[0].discard(worker_id)
+            if not request[0]:
+                del self._persist_requests[token]
+                request[1].set()
+
+    def persist_pending(self) -> None:
+        """Ask every worker to write the records it is delaying, and wait for the answers
+        (a worker lost meanwhile counts as answered: its records are gone anyway)."""
+        done = threading.Event()
+
+        def ask():
+            self.outbox.flush()          # DeleteData decided before this goes first
+            self._persist_tokens += 1
+            token = self._persist_tokens
+            workers = {link.worker_id for link in self.links.values()
+                       if link.routing_id is not None and not link.lost}
+            self._persist_requests[token] = (workers, done)
+            for worker_id in list(workers):
+                self.outbox.send_now(worker_id, protocol.encode(protocol.PersistNow(token)))
+            if not workers:
+                self._persist_answered(token, "")
+        self.post(ask)
+        while not done.wait(0.5):
+            if self.fatal_error is not None or not self._thread.is_alive():
+                raise RuntimeError("the runtime's I/O thread is not running")
+
     def _check_workers(self, now: float, since_last_check: float) -> None:
         if since_last_check > self.worker_timeout / 2:
             # This loop itself was held up: silence measured across the gap proves nothing.
@@ -413,6 +453,8 @@ class ZmqBackend(Shell):
             self.engine.placement.add_worker(link.slots)
         replaced = self._replace(link)
         self.apply(self.engine.worker_lost(link.worker_id, message, replaced))
+        for token in list(self._persist_requests):
+            self._persist_answered(token, link.worker_id)
 
     def _replace(self, link: _WorkerLink) -> bool:
         """Start a fresh local worker for the lost one's node (remote nodes: not yet)."""

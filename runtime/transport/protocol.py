@@ -4,8 +4,9 @@ Every message is a ZeroMQ multipart [header, *data_frames]. The header is msgpac
 [PROTOCOL_VERSION, type, *fields]; data frames are pickled values and their out-of-band buffers
 (see payload.py), referred to from the header by index ranges.
 
-    master (ROUTER) <─── control: Hello / TasksDone / TaskFailed / Value ───> worker (DEALER)
-                    ───> Welcome / RunTasks / GetValues / DeleteData / Cancel / Stop
+    master (ROUTER) <─── control: Hello / TasksDone / Persisted / TaskFailed / Value ─── worker
+                    ───> Welcome / RunTasks / GetValues / DeleteData / Cancel / Stop /
+                         PersistNow ───>                                       (DEALER)
     worker (DEALER) ───> Fetch ───> worker data server (ROUTER) ───> Data / Missing
     worker (ROUTER) <─── ExecutorReady / ExecResult / ExecFailed ─── executor (DEALER)
                     ───> Exec / Release / Shutdown
@@ -175,6 +176,14 @@ class Heartbeat:
     worker_id: str
 
 
+@_message(6)
+class Persisted:
+    # Journal records now complete in a pack, batched per loop turn and sent after the
+    # TasksDone that reported them; `token` answers a PersistNow (0: none)
+    task_ids: list
+    token: int = 0
+
+
 # ---- control channel: master -> worker --------------------------------------------------
 
 @_message(10)
@@ -208,6 +217,13 @@ class Cancel:
 @_message(15)
 class Stop:
     reason: str
+
+
+@_message(16)
+class PersistNow:
+    # Write every record still waiting for its delay, then answer Persisted(..., token)
+    # (compss_snapshot, and the end of a run whose outputs are kept)
+    token: int
 
 
 # ---- data plane: worker <-> worker ------------------------------------------------------

@@ -29,6 +29,7 @@ from ..transport.curve import Gatekeeper, curve_keys_from_environment, secure_cl
 from ..transport.framed import ChannelClosed, FramedChannel, WouldBlock
 from .lifetime import die_with_parent, parent_is_gone
 from .devices import bound_cores, gpu_ids
+from .delayed_persist import PersistQueue, persist_delay_from_environment
 from .persist import append_results
 from .pool import ExecutorPool
 from .shared_values import SharedValue, SharedValueError, raise_fd_limit
@@ -93,7 +94,8 @@ class Worker:
         self.waiting_for_key: dict[str, list[_PendingTask]] = {}
         self.peers: dict[str, zmq.Socket] = {}
         self.done_batch: list = []
-        self.to_persist: list = []         # (entry["persist"], outputs, frames): see persist.py
+        self.persists = PersistQueue(persist_delay_from_environment())   # see delayed_persist
+        self.persist_tokens: list[int] = []    # PersistNow requests answered this loop turn
         self.running_entries: dict[int, dict] = {}     # sent to an executor, not finished
         self.mean_duration = 1.0          # of this worker's tasks; queueing only for short ones
         self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
@@ -190,10 +192,14 @@ class Worker:
             for entry in message.tasks:
                 self._accept_task(entry, frames)
         elif isinstance(message, protocol.GetValues):
+            self.persists.fetched(message.keys)
             protocol.send(self.control, self._values_reply(message.keys))
         elif isinstance(message, protocol.DeleteData):
             for key in message.keys:
                 self.store.delete(key)
+            self.persists.deleted(message.keys)
+        elif isinstance(message, protocol.PersistNow):
+            self.persist_tokens.append(message.token)
         elif isinstance(message, protocol.Cancel):
             self._cancel(message.task_id)
         elif isinstance(message, protocol.Stop):
@@ -380,7 +386,8 @@ class Worker:
                 self._satisfy(key)
             self.done_batch.append([task_id, sizes, message.duration])
             if "persist" in entry:
-                self.to_persist.append((entry["persist"], *self._persisted_outputs(message)))
+                self.persists.add(task_id, entry["persist"], *self._persisted_outputs(message),
+                                  time.monotonic())
         elif isinstance(message, protocol.ExecFailed):
             failed = protocol.TaskFailed(task_id, message.message, message.traceback,
                                          message.is_group_exception, message.exception_frames)
@@ -516,12 +523,31 @@ class Worker:
         self.control.send_multipart(protocol.encode(failed))
 
     def _flush_done(self) -> None:
+        """End of a loop turn: report finished tasks, then persist what is due. Records that
+        are not delayed are written before the report (delay 0 keeps the old order); delayed
+        ones after it, off the path of the next task in a chain."""
+        persisted: list = []
         if self.done_batch:
-            if self.to_persist:                 # a task reported done is persisted
-                append_results(self.to_persist)
-                self.to_persist = []
+            self._write_records(self.persists.take_immediate(), persisted)
             batch, self.done_batch = self.done_batch, []
             self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))
+        tokens = self.persist_tokens
+        if self.persists:
+            self._write_records(self.persists.take_due(time.monotonic(), bool(tokens)),
+                                persisted)
+        if persisted or tokens:
+            self.persist_tokens = []        # the ids go first: an answer covers them
+            message = protocol.Persisted(persisted, tokens[0] if tokens else 0)
+            self.control.send_multipart(protocol.encode(message))
+            for token in tokens[1:]:
+                self.control.send_multipart(protocol.encode(protocol.Persisted([], token)))
+
+    @staticmethod
+    def _write_records(records: list, persisted: list) -> None:
+        if records:
+            written = append_results([record.as_result() for record in records])
+            persisted += [record.task_id for record, ok in zip(records, written)
+                          if ok and record.reported]
 
     def _shutdown(self) -> None:
         for slot in self.pool.slots.values():

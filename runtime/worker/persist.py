@@ -88,43 +88,52 @@ _packer = msgpack.Packer(use_bin_type=True)
 _pid = os.getpid
 
 
-def append_results(results: list) -> None:
+def append_results(results: list) -> list[bool]:
     """Persist finished tasks' outputs: `results` = [(persist, described, frames)], persist
-    being the entry's ["persist"] = [outputs folder, task key, write keys in order] and
-    `described` the executor's ExecResult outputs ([key, start, count, kind, path, nbytes],
-    objects' bytes in `frames`). Never fails a task: an output that cannot be persisted only
-    means the task runs again on resume."""
+    being the entry's ["persist"] = [outputs folder, task key, write keys in order, journal]
+    and `described` the executor's ExecResult outputs ([key, start, count, kind, path,
+    nbytes], objects' bytes in `frames`). Returns, per result, whether its record was written.
+    Never fails a task: an output that cannot be persisted only means the task runs again on
+    resume."""
     writers: dict = {}
-    for persist, described, frames in results:
-        folder, task_key, writes = persist
+    written = [False] * len(results)
+    for index, (persist, described, frames) in enumerate(results):
+        folder, task_key, writes = persist[0], persist[1], persist[2]
         try:
             writer = writers.get(folder)
             if writer is None:
-                writer = writers[folder] = _writer(folder)
-            _add_record(writer, folder, task_key, writes, described, frames)
+                writer = writers[folder] = (_writer(folder), [])
+            _add_record(writer[0], folder, task_key, writes, described, frames)
+            writer[1].append(index)
         except Exception as error:   # disk full, permissions: the task itself succeeded
             _warn_once(folder, f"could not persist the outputs of task {bytes(task_key).hex()} "
                                f"in {folder}: {error}; such tasks run again on resume")
-    for writer in writers.values():
+    for writer, indices in writers.values():
         try:
             writer.write()
         except OSError as error:
             _warn_once(writer.folder, f"could not persist task outputs in {writer.folder}: "
                                       f"{error}; such tasks run again on resume")
+            continue
+        for index in indices:
+            written[index] = True
+    return written
 
 
-def append_record(entry: dict, outputs: list) -> None:
-    """One task run by the sequential backend (`outputs`: execution.Output), if asked."""
+def append_record(entry: dict, outputs: list) -> bool:
+    """One task run by the sequential backend (`outputs`: execution.Output), if asked; True
+    if a journal record was written (the sequential backend never delays)."""
     persist = entry.get("persist")
     if not persist:
-        return
+        return False
     described, frames = [], []
     for output in outputs:
         count = len(output.frames) if output.frames else 0
         described.append([output.key, len(frames), count, output.kind, output.path,
                           output.nbytes])
         frames.extend(output.frames or ())
-    append_results([(persist, described, frames)])
+    return append_results([(persist, described, frames)])[0] and len(persist) > 3 and \
+        bool(persist[3])
 
 
 _warned: set = set()

@@ -1,0 +1,133 @@
+"""Which finished tasks' outputs a worker appends to the journal's packs, and when.
+
+    ExecResult ─► PersistQueue.add ─┬─ cache record, file outputs, delay 0 ─► immediate
+                                    └─ journal record ─► waiting (up to `delay` seconds)
+    DeleteData(keys) ─► deleted(): a waiting record whose outputs are all dead is dropped
+    GetValues(keys)  ─► fetched(): the application read it, the record is kept regardless
+    end of loop turn ─► take_immediate() (before TasksDone) ... take_due() (after it)
+                        ─► persist.append_results ─► Persisted(task ids) to the master
+
+Why delay: in data-heavy programs most outputs are intermediates a successor consumes within
+milliseconds, after which the master deletes them; appending them to a pack doubled the bytes
+the worker moved. Waiting `delay` seconds skips exactly those records: a version the master
+deleted can never be read again, so a resumed run has no use for it (the task that consumed it
+is either persisted itself or runs again, producers included, since every task is keyed).
+A value the application fetched (compss_wait_on) is what a resumed run wants back, so a
+GetValues marks its record as kept even when the master then deletes the worker's copy.
+Records are written in finish order; the master marks a task persisted in the journal only
+when it hears `Persisted`, so the journal never claims a record that is not on disk.
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+
+PERSIST_DELAY_ENV = "SUPERSCALAR_PERSIST_DELAY"
+DEFAULT_PERSIST_DELAY = 1.0
+
+
+def persist_delay_from_environment() -> float:
+    text = os.environ.get(PERSIST_DELAY_ENV, "")
+    try:
+        return max(0.0, float(text)) if text else DEFAULT_PERSIST_DELAY
+    except ValueError:
+        return DEFAULT_PERSIST_DELAY
+
+
+class PendingRecord:
+    """One finished task's outputs, as persist.append_results takes them."""
+
+    __slots__ = ("task_id", "persist", "described", "frames", "due", "live", "kept")
+
+    def __init__(self, task_id: int, persist: list, described: list, frames: list, due: float):
+        self.task_id = task_id
+        self.persist = persist
+        self.described = described
+        self.frames = frames
+        self.due = due
+        self.live = len(described)      # outputs the master has not deleted yet
+        self.kept = False               # fetched by the application: written even if dead
+
+    @property
+    def dropped(self) -> bool:
+        return self.frames is None
+
+    @property
+    def reported(self) -> bool:
+        """Journal records are reported to the master (Persisted); cache records need not be:
+        a complete record alone makes a cache hit."""
+        return len(self.persist) > 3 and bool(self.persist[3])
+
+    def as_result(self) -> tuple:
+        return self.persist, self.described, self.frames
+
+
+class PersistQueue:
+    def __init__(self, delay: float):
+        self.delay = delay
+        self._immediate: list[PendingRecord] = []
+        self._waiting: deque[PendingRecord] = deque()     # in finish order, so in due order
+        self._by_key: dict[str, PendingRecord] = {}       # output key -> its waiting record
+        self.skipped = 0                                  # records dropped: all outputs dead
+
+    def __len__(self) -> int:
+        return len(self._immediate) + len(self._waiting)
+
+    def add(self, task_id: int, persist: list, described: list, frames: list,
+            now: float) -> None:
+        record = PendingRecord(task_id, persist, described, frames, now + self.delay)
+        # Files are hard-linked at once: the worker deletes its copy with the version.
+        if self.delay <= 0 or not record.reported or \
+                any(output[3] != "obj" for output in described):
+            self._immediate.append(record)
+            return
+        self._waiting.append(record)
+        by_key = self._by_key
+        for output in described:
+            by_key[output[0]] = record
+
+    def deleted(self, keys) -> None:
+        """The master deleted these versions: no task and no fetch will ever read them."""
+        by_key = self._by_key
+        if not by_key:
+            return
+        for key in keys:
+            record = by_key.pop(key, None)
+            if record is None:
+                continue
+            record.live -= 1
+            if record.live == 0 and not record.kept:
+                record.frames = None        # its memory goes now; skipped when due
+                self.skipped += 1
+
+    def fetched(self, keys) -> None:
+        by_key = self._by_key
+        if not by_key:
+            return
+        for key in keys:
+            record = by_key.get(key)
+            if record is not None:
+                record.kept = True
+
+    def take_immediate(self) -> list[PendingRecord]:
+        """Records to write before this turn's TasksDone (a reported task is persisted)."""
+        taken, self._immediate = self._immediate, []
+        return taken
+
+    def take_due(self, now: float, everything: bool = False) -> list[PendingRecord]:
+        """Waiting records whose delay is over (all of them with `everything`: a snapshot or
+        the end of the run), dropped ones left out."""
+        waiting, by_key = self._waiting, self._by_key
+        taken = self.take_immediate() if everything else []
+        while waiting and (everything or waiting[0].due <= now):
+            record = waiting.popleft()
+            if record.dropped:
+                continue
+            for output in record.described:
+                if by_key.get(output[0]) is record:
+                    del by_key[output[0]]
+            taken.append(record)
+        return taken
+
+    def next_due(self) -> float | None:
+        return self._waiting[0].due if self._waiting else None
