@@ -105,3 +105,30 @@ def test_a_child_process_gets_its_end_by_fork():
     worker.close()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_two_nonblocking_ends_exchanging_big_messages_never_deadlock():
+    """Master and worker both non-blocking, each in the middle of writing a big message to the
+    other: a receive must return WouldBlock instead of waiting for the rest, or each would
+    wait forever for bytes the other can only write once it returns to its loop."""
+    left_end, right_end = pair()
+    left, right = FramedChannel(left_end, blocking=False), FramedChannel(right_end, blocking=False)
+    to_right = [b"head", bytes(range(256)) * 40_000, b"tail"]
+    to_left = [bytes(range(255, -1, -1)) * 30_000]
+    left.send_multipart(to_right)
+    right.send_multipart(to_left)
+    assert left.wants_to_write and right.wants_to_write       # both too big for the buffers
+    got = {}
+    for _ in range(10_000):
+        for name, channel in (("left", left), ("right", right)):
+            if name not in got:
+                try:
+                    got[name] = [bytes(frame) for frame in channel.recv_multipart()]
+                except WouldBlock:
+                    pass
+            channel.flush()
+        if len(got) == 2:
+            break
+    assert got == {"left": to_left, "right": to_right}
+    left.close()
+    right.close()

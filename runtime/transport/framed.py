@@ -1,19 +1,20 @@
-"""Multipart messages over a connected Unix stream socket: the worker <-> executor channel.
+"""Multipart messages over a connected Unix stream socket: the channel between a worker and
+each of its executors, and between the master and each local worker.
 
 Why not ZeroMQ here: a ZeroMQ message crosses two extra I/O threads, one per side, and each
 hop wakes a thread; on the 2-vCPU virtual machines our users start on, a ROUTER/DEALER round
-trip between two processes costs ~120-160 us against ~11 us for a socketpair (measured, see
-bench/RESULTS.md). The executor is the worker's own child, so the channel is a socketpair made
-before it starts: no address anyone else could connect to, and end of file when either dies.
+trip between two processes costs 5-10x a socketpair's (bench/limits.py). An executor is its
+worker's child, and a local worker the master's, so the channel is a socketpair made before
+it starts: no address anyone else could connect to, and end of file when either side dies.
 
     message = u32 frame count, u64 length per frame, then the frames' bytes back to back
 
-The executor side blocks (it has nothing else to do); the worker side never blocks: it reads
-what is there and keeps what it could not write yet until the socket is writable again
-(an executor busy with a long task must not stall the worker's event loop, and two processes
-both blocked writing to each other would deadlock). Frames of LARGE_FRAME bytes or more are
-received straight into their own buffer (one copy, the kernel's); smaller ones are sliced out
-of a shared read buffer.
+The executor side blocks (it has nothing else to do); the worker's and master's sides never
+wait: they read what is there, keep a half-received message for the next read, and keep what
+they could not write until the socket is writable again. (Two processes each waiting for the
+rest of a message the other has not finished writing would deadlock; tests/test_framed.py.)
+Frames of LARGE_FRAME bytes or more are received straight into their own buffer (one copy,
+the kernel's); smaller ones are sliced out of a shared read buffer.
 """
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ class FramedChannel:
         self._view = memoryview(self._buffer)
         self._start = self._end = 0               # unread bytes: _buffer[_start:_end]
         self._outgoing: deque = deque()           # memoryviews not written yet (worker side)
+        self._large: _LargeMessage | None = None  # a message with big frames, being received
 
     @classmethod
     def from_fd(cls, fd: int, blocking: bool = True) -> "FramedChannel":
@@ -116,10 +118,13 @@ class FramedChannel:
         """The next message's frames (bytes, or bytearray for large ones). Non-blocking side:
         raises WouldBlock when no complete message has arrived."""
         while True:
-            message = self._parse()
+            message = self._advance_large() if self._large is not None else self._parse()
             if message is not None:
                 return message
-            if not self._fill():
+            if self._large is not None and self._large.wants_socket(self):
+                if not self._large.read_from(self):
+                    raise WouldBlock()
+            elif not self._fill():
                 raise WouldBlock()
 
     def _parse(self) -> list | None:
@@ -134,9 +139,11 @@ class FramedChannel:
             self._make_room(header_size)
             return None
         lengths = struct.unpack_from(f"<{count}Q", self._buffer, self._start + COUNT.size)
-        body = sum(lengths)
         if any(length >= LARGE_FRAME for length in lengths):
-            return self._receive_large(header_size, lengths)
+            self._start += header_size
+            self._large = _LargeMessage(lengths)
+            return self._advance_large()
+        body = sum(lengths)
         if available < header_size + body:
             self._make_room(header_size + body)
             return None
@@ -148,24 +155,17 @@ class FramedChannel:
         self._start = position
         return frames
 
-    def _receive_large(self, header_size: int, lengths: tuple) -> list | None:
-        """A message with big frames: each gets its own buffer, filled from what was read
-        already and then straight from the socket. Blocks until complete (the sender is an
-        executor writing the whole message at once; the worker side reaches here only when
-        the header arrived, so the rest follows at memory speed)."""
-        self._start += header_size
-        frames = []
-        for length in lengths:
-            frame = bytearray(length)
-            view = memoryview(frame)
-            taken = min(length, self._end - self._start)
-            view[:taken] = self._view[self._start:self._start + taken]
-            self._start += taken
-            filled = taken
-            while filled < length:
-                filled += self._recv_into(view[filled:], wait=True)
-            frames.append(frame if length >= LARGE_FRAME else bytes(frame))
-        return frames
+    def _advance_large(self) -> list | None:
+        """Move what was read into the large message's buffers; its frames once complete.
+        Never waits: a worker or master must not stall mid-message (the peer may itself be
+        waiting for the rest of a message this process has not finished writing)."""
+        large = self._large
+        taken = large.take(self._view[self._start:self._end])
+        self._start += taken
+        if not large.complete:
+            return None
+        self._large = None
+        return large.frames
 
     def _make_room(self, needed: int) -> None:
         """Keep unread bytes at the front, and the buffer large enough for `needed` bytes."""
@@ -208,6 +208,65 @@ class FramedChannel:
             if received == 0:
                 raise ChannelClosed("the other end closed the channel")
             return received
+
+
+class _LargeMessage:
+    """A message with frames of LARGE_FRAME bytes or more, received across several reads:
+    each large frame gets its own buffer, which the socket fills directly (one copy, the
+    kernel's); small frames are copied out of the channel's read buffer."""
+
+    def __init__(self, lengths: tuple):
+        self.frames = [bytearray(length) for length in lengths]
+        self._views = [memoryview(frame) for frame in self.frames]
+        self._index = 0
+        self._filled = 0
+        self._skip_empty()
+
+    @property
+    def complete(self) -> bool:
+        return self._index == len(self.frames)
+
+    def _skip_empty(self) -> None:
+        while self._index < len(self.frames) and not len(self.frames[self._index]):
+            self._finish_frame()
+
+    def _finish_frame(self) -> None:
+        frame = self.frames[self._index]
+        if len(frame) < LARGE_FRAME:
+            self.frames[self._index] = bytes(frame)
+        self._index += 1
+        self._filled = 0
+
+    def take(self, available: memoryview) -> int:
+        """Copy from already-read bytes; returns how many were used."""
+        used = 0
+        while not self.complete and used < available.nbytes:
+            view = self._views[self._index]
+            count = min(view.nbytes - self._filled, available.nbytes - used)
+            view[self._filled:self._filled + count] = available[used:used + count]
+            used += count
+            self._advance(count)
+        return used
+
+    def wants_socket(self, channel: "FramedChannel") -> bool:
+        """The current frame is large and nothing buffered is left: read straight into it."""
+        return (not self.complete and len(self.frames[self._index]) >= LARGE_FRAME
+                and channel._start == channel._end)
+
+    def read_from(self, channel: "FramedChannel") -> bool:
+        """One read into the current frame; False when nothing came (non-blocking side)."""
+        view = self._views[self._index][self._filled:]
+        received = channel._recv_into(view, wait=channel.blocking)
+        if not received:
+            return False
+        self._advance(received)
+        return True
+
+    def _advance(self, count: int) -> None:
+        self._filled += count
+        if self._filled == self._views[self._index].nbytes:
+            self._finish_frame()
+            self._skip_empty()
 
 
 def _consume(pending: deque, sent: int) -> None:
