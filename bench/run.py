@@ -434,21 +434,21 @@ def section_markers(mode):
     return f"<!-- BEGIN {mode} -->", f"<!-- END {mode} -->"
 
 
+SECTION = re.compile(r"<!-- BEGIN (\w+) -->.*?<!-- END \1 -->", re.S)
+
+
 def existing_sections(text):
-    sections = {}
-    for mode in ("full", "quick"):
-        begin, end = section_markers(mode)
-        match = re.search(re.escape(begin) + r".*?" + re.escape(end), text, re.S)
-        if match:
-            sections[mode] = match.group(0)
-    return sections
+    """Every marked section, in file order: the overheads and profile write-ups that other
+    scripts or people keep in the same file survive a benchmark run."""
+    return {match.group(1): match.group(0) for match in SECTION.finditer(text)}
 
 
 def write_results(path, mode, body):
     sections = existing_sections(path.read_text()) if path.exists() else {}
     begin, end = section_markers(mode)
     sections[mode] = f"{begin}\n{body}\n{end}"
-    parts = [RESULTS_HEADER] + [sections[name] for name in ("full", "quick") if name in sections]
+    order = ["full", "quick"] + [name for name in sections if name not in ("full", "quick")]
+    parts = [RESULTS_HEADER] + [sections[name] for name in order if name in sections]
     path.write_text("\n".join(parts) + "\n")
 
 

@@ -1,6 +1,6 @@
 """CPU time per task by process role, for the profile write-up in bench/RESULTS.md.
 
-    python bench/task_costs.py [--tasks N] [--repeats R] [--before PATH] [--flags "--no_journal"]
+    python bench/task_costs.py [--tasks N] [--repeats R] [--before PATH] [--flags=--no_journal]
 
 Runs bench/workloads/task_costs.py under runcompss R times (medians), with this checkout and,
 with --before, with another checkout of the project (e.g. `git worktree add /tmp/before <rev>`),

@@ -467,6 +467,7 @@ class Worker:
             else:
                 inputs[key] = [0, 0, stored.kind, stored.path]
         del entry["sources"]
+        entry.pop("persist", None)          # the worker persists; the executor needs none of it
         return protocol.encode(protocol.Exec(entry, inputs, shared), data)
 
     def _check_executors(self, now: float) -> None:
