@@ -8,13 +8,12 @@ intermediates are consumed and deleted at once.
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 
 from conftest import run_program
 from runtime.worker.delayed_persist import PersistQueue
 from runtime.worker.persist import pack_paths, scan
-from test_resume import environment, runcompss_command
+from test_resume import environment, journal, runcompss_command, statuses
 
 JOURNAL = ["/outputs", b"key", ["d1v1"], True]     # entry["persist"] of a journal record
 
@@ -123,15 +122,8 @@ def pack_keys(log_dir) -> list:
 
 def journal_rows(log_dir, run: int) -> dict:
     """status -> task keys, 'persisted' for finished tasks marked as written."""
-    with sqlite3.connect(log_dir / "journal" / "journal.sqlite", timeout=30) as connection:
-        rows = connection.execute("SELECT status, stored, key FROM tasks WHERE run=?",
-                                  (run,)).fetchall()
-    by_status: dict = {}
-    for status, stored, key in rows:
-        by_status.setdefault(status, []).append(bytes(key))
-        if status == "done" and stored == "journal":
-            by_status.setdefault("persisted", []).append(bytes(key))
-    return by_status
+    with journal(log_dir) as connection:
+        return statuses(connection, run)
 
 
 def test_only_live_outputs_are_persisted_and_the_journal_says_which(program, tmp_path):

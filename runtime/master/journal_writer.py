@@ -17,7 +17,6 @@ persisted) | "flush" token (answered on stdout with the token: all before it is 
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 import struct
 import sys
@@ -109,5 +108,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.pop("PYTHONSTARTUP", None)
     sys.exit(main())

@@ -30,8 +30,9 @@ from ..core.records import MASTER, CancelRunning, Dispatch, FetchValue, WorkerSl
 from ..transport import protocol
 from ..transport.auth import is_valid
 from ..transport.curve import CurveKeys, Gatekeeper
-from ..transport.framed import ChannelClosed, WouldBlock
+from ..transport.framed import ChannelClosed, ChannelWatch, WouldBlock
 from ..transport.payload import compact_frames
+from ..worker.lifetime import exit_description
 from .calls import MasterValue, TaskCall
 from .dispatch import Outbox
 from .shell import Shell
@@ -42,6 +43,7 @@ WORKER_CHECK_SECONDS = 0.5
 WORKER_TIMEOUT_ENV = "SUPERSCALAR_WORKER_TIMEOUT"      # seconds of silence: the worker is lost
 WORKER_RESTARTS_ENV = "SUPERSCALAR_WORKER_RESTARTS"    # replacements per local node
 DEFAULT_WORKER_TIMEOUT, DEFAULT_WORKER_RESTARTS = 5.0, 10
+_KILL_HINT = "kill -9, or the kernel's out-of-memory killer"
 # Tasks submitted and not finished before the application thread is made to wait: bounds the
 # master's memory when a program submits 10^6 tasks faster than the workers run them.
 MAX_PENDING_ENV = "SUPERSCALAR_MAX_PENDING_TASKS"
@@ -94,7 +96,8 @@ class ZmqBackend(Shell):
         self.links: dict[str, _WorkerLink] = {}
         self._by_routing_id: dict[bytes, _WorkerLink] = {}
         self._poller = zmq.Poller()
-        self._channel_flags: dict[int, tuple] = {}    # fd -> (link, polled events)
+        self._watch = ChannelWatch(self._poller)      # local workers' socketpairs
+        self._channel_links: dict[int, _WorkerLink] = {}
         self.outbox = Outbox(self)
         self.run_key = ""
         self._stopping = False
@@ -214,35 +217,27 @@ class ZmqBackend(Shell):
 
     # ---- local workers' socketpairs -------------------------------------------------------------
     def _watch_channels(self) -> None:
-        """Poll each live local worker's channel: readable always, writable while output
-        waits; a lost worker's channel is closed (after it is unregistered: fds are reused)."""
-        flags = self._channel_flags
+        """Poll each live local worker's channel; a lost worker's channel is closed."""
         for link in self.links.values():
-            channel = link.channel
-            if channel is None:
+            if link.channel is None:
                 continue
             if link.lost:
                 self._close_channel(link)
                 continue
-            fd = channel.fileno()
-            wanted = zmq.POLLIN | (zmq.POLLOUT if channel.wants_to_write else 0)
-            known = flags.get(fd)
-            if known is None or known[1] != wanted:
-                self._poller.register(fd, wanted)
-                flags[fd] = (link, wanted)
+            self._channel_links[link.channel.fileno()] = link
+            self._watch.update(link.channel)
 
     def _close_channel(self, link: _WorkerLink) -> None:
         fd = link.channel.fileno()
-        if self._channel_flags.pop(fd, None) is not None:
-            self._poller.unregister(fd)
+        self._watch.unwatch(fd)                  # before closing: the fd number gets reused
+        self._channel_links.pop(fd, None)
         link.channel.close()
         link.channel = None
 
     def _serve_channel(self, fd: int, event: int) -> None:
-        known = self._channel_flags.get(fd)
-        if known is None or known[0].channel is None:
+        link = self._channel_links.get(fd)
+        if link is None or link.channel is None:
             return
-        link = known[0]
         try:
             if event & zmq.POLLOUT:
                 link.channel.flush()
@@ -434,7 +429,7 @@ class ZmqBackend(Shell):
                 continue
             where = f"worker {link.worker_id} on node '{link.node.name}'"
             if link.process is not None and link.process.poll() is not None:
-                message = f"{where} {_exit_description(link.process.returncode)}"
+                message = f"{where} {exit_description(link.process.returncode, _KILL_HINT)}"
                 log.error(f"{message}; its log: {link.log_path}" + _tail(link.log_path))
             elif link.routing_id is not None and now - link.last_seen > self.worker_timeout:
                 message = (f"{where} sent nothing for {now - link.last_seen:.1f} s (heartbeats "
@@ -509,17 +504,6 @@ class ZmqBackend(Shell):
             if link.routing_id is not None:
                 self.outbox.send_now(link.worker_id, protocol.encode(protocol.Stop("end of run")),
                                      to_lost=True)
-
-
-def _exit_description(code: int) -> str:
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (kill -9, or the kernel's out-of-memory killer)" if code == -9 else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with code {code}"
 
 
 def _tail(path: str, lines: int = 20) -> str:

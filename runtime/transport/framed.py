@@ -23,6 +23,8 @@ import socket
 import struct
 from collections import deque
 
+import zmq
+
 COUNT = struct.Struct("<I")
 LENGTH = struct.Struct("<Q")
 LARGE_FRAME = 64 * 1024
@@ -185,24 +187,21 @@ class FramedChannel:
             self._start = self._end = 0
         elif self._end == len(self._buffer):
             self._make_room(self._end - self._start + 1)
-        received = self._recv_into(self._view[self._end:], wait=self.blocking)
+        received = self._recv_into(self._view[self._end:])
         if received == 0:
             return False
         self._end += received
         return True
 
-    def _recv_into(self, view: memoryview, wait: bool) -> int:
+    def _recv_into(self, view: memoryview) -> int:
+        """Bytes read into `view`; 0 when nothing is there yet (only the non-blocking side)."""
         while True:
             try:
-                received = self.socket.recv_into(view) if wait or self.blocking else \
-                    self.socket.recv_into(view, 0, socket.MSG_DONTWAIT)
+                received = self.socket.recv_into(view)
             except InterruptedError:
                 continue
             except BlockingIOError:
-                if not wait:
-                    return 0
-                _wait_readable(self.socket)
-                continue
+                return 0
             except ConnectionResetError as error:
                 raise ChannelClosed(str(error)) from None
             if received == 0:
@@ -256,7 +255,7 @@ class _LargeMessage:
     def read_from(self, channel: "FramedChannel") -> bool:
         """One read into the current frame; False when nothing came (non-blocking side)."""
         view = self._views[self._index][self._filled:]
-        received = channel._recv_into(view, wait=channel.blocking)
+        received = channel._recv_into(view)
         if not received:
             return False
         self._advance(received)
@@ -280,9 +279,31 @@ def _consume(pending: deque, sent: int) -> None:
             sent = 0
 
 
-def _wait_readable(sock: socket.socket) -> None:
-    import select
-    select.select([sock], [], [])
+class ChannelWatch:
+    """What a zmq.Poller watches each non-blocking channel for: readable always, writable only
+    while output waits (a writable socket is almost always ready: polling for it otherwise
+    would spin the loop). Unwatch a channel before closing it: its fd number gets reused."""
+
+    def __init__(self, poller):
+        self._poller = poller
+        self._events: dict[int, int] = {}           # fd -> events it is polled for
+
+    def update(self, channel: FramedChannel) -> None:
+        fd = channel.fileno()
+        wanted = zmq.POLLIN | (zmq.POLLOUT if channel.wants_to_write else 0)
+        if self._events.get(fd) != wanted:
+            self._poller.register(fd, wanted)       # registering again updates the events
+            self._events[fd] = wanted
+
+    def unwatch(self, fd: int) -> None:
+        if self._events.pop(fd, None) is not None:
+            self._poller.unregister(fd)
+
+    def __contains__(self, fd: int) -> bool:
+        return fd in self._events
+
+    def fds(self) -> list[int]:
+        return list(self._events)
 
 
 def inherit(fd: int) -> FramedChannel:

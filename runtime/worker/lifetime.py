@@ -28,3 +28,16 @@ def die_with_parent() -> int:
 
 def parent_is_gone(parent: int) -> bool:
     return os.getppid() != parent
+
+
+def exit_description(code: int | None, kill_hint: str) -> str:
+    """How a child process ended, for an error message: 'was killed by SIGKILL (<hint>)' or
+    'exited with code 3'. `kill_hint` says what a SIGKILL most likely means to the reader."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = f" ({kill_hint})" if code == -signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"

@@ -15,7 +15,6 @@ import argparse
 import logging
 import os
 import shutil
-import signal
 import sys
 import time
 from collections import deque
@@ -26,8 +25,8 @@ from ..core import collector
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
 from ..transport.curve import Gatekeeper, curve_keys_from_environment, secure_client
-from ..transport.framed import ChannelClosed, FramedChannel, WouldBlock
-from .lifetime import die_with_parent, parent_is_gone
+from ..transport.framed import ChannelClosed, ChannelWatch, FramedChannel, WouldBlock
+from .lifetime import die_with_parent, exit_description, parent_is_gone
 from .devices import bound_cores, gpu_ids
 from .delayed_persist import PersistQueue, persist_delay_from_environment
 from .persist import append_results
@@ -42,6 +41,7 @@ HEARTBEAT_SECONDS = 1.0
 SHORT_TASK_SECONDS = 0.05
 # The data server only ever receives Fetch requests (a few keys): a peer sending more is cut off.
 MAX_DATA_REQUEST_BYTES = 16 * 1024 * 1024
+_KILL_HINT = "out of memory? the kernel's OOM killer sends it"
 
 
 class _PendingTask:
@@ -101,7 +101,7 @@ class Worker:
         self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
         self.poller = zmq.Poller()
         self.poller.register(self.data_server, zmq.POLLIN)
-        self.channel_flags: dict[int, int] = {}     # channel fd -> polled events
+        self.watch = ChannelWatch(self.poller)      # the socketpair channels polled
         self.channel_fd = channel.fileno() if channel is not None else None
         if channel is None:
             self.poller.register(self.control, zmq.POLLIN)
@@ -160,7 +160,7 @@ class Worker:
                 self.stopping = True
         self._flush_done()
         if self.channel_fd is not None and self.control.wants_to_write:
-            self._watch_channels()
+            self.watch.update(self.control)
 
     def _poll_timeout_ms(self) -> int:
         return 200
@@ -175,9 +175,9 @@ class Worker:
                 return
             self._handle(handler, parts)
 
-    def _handle(self, handler, parts: list) -> None:
+    def _handle(self, handler, *arguments) -> None:
         try:
-            handler(parts)
+            handler(*arguments)
         except protocol.ProtocolError as error:
             log.warning("worker %s dropped a malformed message: %s", self.worker_id, error)
         except (TypeError, ValueError, KeyError, IndexError, AttributeError):
@@ -283,19 +283,11 @@ class Worker:
 
     # ---- executors ----------------------------------------------------------------------------
     def _watch_channels(self) -> None:
-        """Poll every executor's channel (and the master's, if a socketpair): readable
-        always, writable while output waits."""
-        current = {slot.channel.fileno(): slot.channel for slot in self.pool.slots.values()}
+        """Poll every executor's channel, and the master's if a socketpair."""
+        for slot in self.pool.slots.values():
+            self.watch.update(slot.channel)
         if self.channel_fd is not None:
-            current[self.channel_fd] = self.control
-        for fd in [fd for fd in self.channel_flags if fd not in current]:
-            self.poller.unregister(fd)
-            del self.channel_flags[fd]
-        for fd, channel in current.items():
-            wanted = zmq.POLLIN | (zmq.POLLOUT if channel.wants_to_write else 0)
-            if self.channel_flags.get(fd) != wanted:
-                self.poller.register(fd, wanted)      # registering again updates the flags
-                self.channel_flags[fd] = wanted
+            self.watch.update(self.control)
 
     def _serve_control_channel(self, event: int) -> None:
         try:
@@ -311,13 +303,11 @@ class Worker:
             log.warning("the master closed its channel; worker %s exits", self.worker_id)
             self.stopping = True
             return
-        self._watch_channels()
+        self.watch.update(self.control)
 
     def _replace_executor(self, slot) -> list[int]:
         """pool.replace, with the dead channel unwatched before its fd can be reused."""
-        fd = slot.channel.fileno()
-        if self.channel_flags.pop(fd, None) is not None:
-            self.poller.unregister(fd)
+        self.watch.unwatch(slot.channel.fileno())
         not_started = self.pool.replace(slot)
         self._watch_channels()
         return not_started
@@ -334,13 +324,12 @@ class Worker:
                     parts = slot.channel.recv_multipart()
                 except WouldBlock:
                     break
-                self._handle(lambda message: self._on_executor(slot, message), parts)
+                self._handle(self._on_executor, slot, parts)
         except ChannelClosed:
             # It died: stop polling its end (always readable now); _check_executors replaces it
-            self.poller.unregister(fd)
-            self.channel_flags.pop(fd, None)
+            self.watch.unwatch(fd)
             return
-        self._watch_channels()
+        self.watch.update(slot.channel)
 
     def _send_to_executor(self, slot, parts: list) -> None:
         try:
@@ -348,7 +337,7 @@ class Worker:
         except ChannelClosed:
             return                               # it died; _check_executors resends its tasks
         if slot.channel.wants_to_write:
-            self._watch_channels()
+            self.watch.update(slot.channel)
 
     def _on_executor(self, slot, parts: list) -> None:
         message, frames = protocol.decode(parts)
@@ -480,7 +469,7 @@ class Worker:
                 self.pending.pop(task_id, None)
                 if entry is not None:
                     self._fail_locally(entry, f"the executor process running it "
-                                              f"{_death(code)}")
+                                              f"{exit_description(code, _KILL_HINT)}")
         for slot in self.pool.running():
             entry = self.running_entries.get(slot.task_id)
             limit = entry.get("time_out", 0) if entry else 0
@@ -561,17 +550,6 @@ class Worker:
         self.pool.stop()
         self.context.destroy(linger=0)
         shutil.rmtree(self.work_dir, ignore_errors=True)
-
-
-def _death(code: int) -> str:
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (out of memory? the kernel's OOM killer sends it)" if code == -9 else ""
-        return f"was killed by {name}{hint}"
-    return f"died (exit code {code})"
 
 
 def main(argv: list[str] | None = None) -> int:
