@@ -16,8 +16,10 @@ from .records import Requirements, TaskRecord, WorkerSlots
 SHORT_TASK_SECONDS = 0.05
 TINY_TASK_SECONDS = 0.005
 # Tasks a worker may hold beyond its units, per unit: enough to cover the master's round trip
-# for tiny tasks, one for short ones, none for long ones (they would wait behind a busy node).
-TINY_PREFETCH, SHORT_PREFETCH = 8, 1
+# for tiny tasks and let the worker handle them in batches (fewer wake-ups of every process:
+# -20% CPU per no-op task against 8), one for short ones, none for long ones (they would wait
+# behind a busy node).
+TINY_PREFETCH, SHORT_PREFETCH = 32, 1
 _DURATION_SMOOTHING = 0.1
 
 

@@ -39,6 +39,7 @@ log = logging.getLogger("superscalar.worker")
 
 HEARTBEAT_SECONDS = 1.0
 SHORT_TASK_SECONDS = 0.05
+TINY_TASK_SECONDS, TINY_QUEUE_DEPTH = 0.005, 4
 # The data server only ever receives Fetch requests (a few keys): a peer sending more is cut off.
 MAX_DATA_REQUEST_BYTES = 16 * 1024 * 1024
 _KILL_HINT = "out of memory? the kernel's OOM killer sends it"
@@ -422,7 +423,7 @@ class Worker:
             task = self.runnable[0]
             entry = task.entry
             slot = self.pool.take(entry["id"], entry.get("units", 1),
-                                  may_queue=self.mean_duration < SHORT_TASK_SECONDS,
+                                  queue_limit=self._queue_depth(),
                                   gpus=entry.get("gpu_count", 0))
             if slot is None:
                 return
@@ -431,6 +432,12 @@ class Worker:
                 entry["cores"], entry["gpus"] = self.pool.assigned(entry["id"], slot)
             self.running_entries[entry["id"]] = entry
             self._send_to_executor(slot, self._exec_message(slot, task))
+
+    def _queue_depth(self) -> int:
+        """Tasks an executor may hold behind its running one: with tiny tasks, enough that it
+        never waits for this process between two; none for long ones (load balance first)."""
+        mean = self.mean_duration
+        return TINY_QUEUE_DEPTH if mean < TINY_TASK_SECONDS else int(mean < SHORT_TASK_SECONDS)
 
     def _exec_message(self, slot, task: _PendingTask) -> list:
         entry = dict(task.entry)

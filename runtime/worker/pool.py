@@ -145,11 +145,11 @@ class ExecutorPool:
         return [slot for slot in self.slots.values()
                 if slot.ready and slot.task_id is None and slot.held_for is None]
 
-    def take(self, task_id: int, units: int, may_queue: bool = False,
+    def take(self, task_id: int, units: int, queue_limit: int = 0,
              gpus: int = 0) -> ExecutorSlot | None:
-        """A slot to send the task to: a free one, else (single-unit, `may_queue`) one that
-        runs a task and has nothing queued behind it yet. A GPU task also takes `gpus` free
-        device ids (see `assigned`)."""
+        """A slot to send the task to: a free one, else (single-unit) the running one with the
+        fewest tasks queued behind it, if fewer than `queue_limit`. A GPU task also takes
+        `gpus` free device ids (see `assigned`)."""
         if gpus > len(self._free_gpus):
             return None
         free = self.free_slots()
@@ -163,11 +163,16 @@ class ExecutorPool:
                 self._gpus_of[task_id] = self._free_gpus[:gpus]
                 del self._free_gpus[:gpus]
             return runner
-        if units == 1 and may_queue and not gpus:
+        if units == 1 and queue_limit and not gpus:
+            shortest = None
             for slot in self.slots.values():
-                if slot.task_id is not None and not slot.queued and slot.held_for is None:
-                    slot.queued.append(task_id)
-                    return slot
+                if slot.task_id is not None and slot.held_for is None and \
+                        len(slot.queued) < queue_limit and \
+                        (shortest is None or len(slot.queued) < len(shortest.queued)):
+                    shortest = slot
+            if shortest is not None:
+                shortest.queued.append(task_id)
+                return shortest
         return None
 
     def finished(self, slot: ExecutorSlot) -> int | None:
