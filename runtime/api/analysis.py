@@ -11,7 +11,7 @@ import os
 
 from ..core.params import Direction, Kind, ParamSpec
 from ..master.calls import MasterValue, TaskCall
-from ..transport.payload import SerializationError, frames_nbytes, serialize
+from ..transport.payload import SerializationError, fast_serialize, frames_nbytes, serialize
 from .future import Future
 
 _ATOMIC = (int, float, complex, str, bytes, bool, type(None))
@@ -109,8 +109,8 @@ class CallBuilder:
         def reference_of(obj):
             return None if obj is exclude else self._reference_of(obj)
         try:
-            if isinstance(value, _ATOMIC):
-                frames = serialize(value)
+            if type(value) in _ATOMIC:          # plain pickle: same bytes, no CloudPickler
+                frames = fast_serialize(value)
             else:
                 frames = serialize(value, reference_of)
         except SerializationError as error:

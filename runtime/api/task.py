@@ -74,6 +74,11 @@ class TaskFunction:
         where = f"{_source_of(function)}: @task '{self.name}'"
         self.signature = inspect.signature(function)
         self.parameters = self.signature.parameters
+        # Every parameter positional, none variadic: a call with exactly that many positional
+        # arguments binds by zip, without inspect's Signature.bind (the common case, per task).
+        self._positional_names = tuple(self.parameters) if all(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            for p in self.parameters.values()) else None
         self.returns = parse_returns(options.get("returns"), where)
         self.priority = bool(options.get("priority", False))
         self.time_out = float(options.get("time_out", 0) or 0)
@@ -124,22 +129,18 @@ class TaskFunction:
             returns = parse_returns(kwargs.pop("returns"), f"{call_site}: @task '{self.name}'")
         if target is not None:
             args = (target, *args)
+        arguments = self._bind(args, kwargs, call_site)
         try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as error:
-            raise CallError(f"{call_site}: @task '{self.name}': {error}") from None
-        bound.apply_defaults()
-        try:
-            requirements = self.requirements_for(bound.arguments)
+            requirements = self.requirements_for(arguments)
             variants = implementations_of(self)
-            alternatives = (requirements, *(variant.requirements_for(bound.arguments)
+            alternatives = (requirements, *(variant.requirements_for(arguments)
                                             for variant in variants)) if variants else None
         except (SpecError, ValueError, RuntimeError) as error:
             raise CallError(f"{call_site}: @task '{self.name}': {error}") from None
         builder = CallBuilder(session, self.name, call_site)
         policy, defaults = self._failure_policy()
         written = {} if defaults is not None else None
-        entry_args, entry_kwargs = self._describe_arguments(builder, bound, target, written)
+        entry_args, entry_kwargs = self._describe_arguments(builder, arguments, target, written)
         task_id = session.new_task_id()
         futures = self._returns(builder, session, returns, call_site)
         entry = {"id": task_id, "name": self.name, "fn": self._function_id(session),
@@ -164,14 +165,26 @@ class TaskFunction:
             return None
         return futures[0] if returns == 1 else tuple(futures)
 
-    def _describe_arguments(self, builder: CallBuilder, bound, target,
+    def _bind(self, args: tuple, kwargs: dict, call_site: str) -> dict:
+        """Parameter name -> value, defaults applied."""
+        names = self._positional_names
+        if names is not None and not kwargs and len(args) == len(names):
+            return dict(zip(names, args))
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise CallError(f"{call_site}: @task '{self.name}': {error}") from None
+        bound.apply_defaults()
+        return bound.arguments
+
+    def _describe_arguments(self, builder: CallBuilder, arguments: dict, target,
                             written: dict | None = None) -> tuple[list, dict]:
         """`written`, if given, gets each parameter's name -> the version keys it writes."""
         entry_args, entry_kwargs = [], {}
         first = True
         for name, parameter in self.parameters.items():
             writes_before = len(builder.writes)
-            value = bound.arguments[name]
+            value = arguments[name]
             if first and target is not None:
                 spec = IN if isinstance(target, type) else self.specs.get(name, self.target_spec)
                 entry_args.append(builder.describe(name, value, spec))

@@ -105,7 +105,8 @@ class ZmqBackend(Shell):
         self.fatal_error: BaseException | None = None
         self.bytes_received = 0      # every frame from workers: proves data bypasses the master
         self.max_pending = max(1, int(os.environ.get(MAX_PENDING_ENV) or DEFAULT_MAX_PENDING))
-        self.in_flight = threading.Semaphore(self.max_pending)
+        self._room = threading.Condition()   # back-pressure's slow path only (admit_task)
+        self._admission_waits = False
         self.admitted = 0                    # tasks let through admit_task (application thread)
         self.peak_pending = 0                # most admitted and not yet seen finished at once
         self._finished_released = 0          # engine.finished as last released (I/O thread)
@@ -276,8 +277,13 @@ class ZmqBackend(Shell):
         """Back-pressure: called by the application thread before each submission. It blocks
         while `max_pending` tasks are submitted and not finished; the I/O thread keeps running
         meanwhile (commands already posted, results arriving), which is what frees a slot."""
-        while not self.in_flight.acquire(timeout=0.5):
-            self.raise_if_dead()
+        if self.admitted - self._finished_released >= self.max_pending:
+            with self._room:
+                self._admission_waits = True
+                while self.admitted - self._finished_released >= self.max_pending:
+                    self._room.wait(0.5)
+                    self.raise_if_dead()
+                self._admission_waits = False
         self.admitted += 1
         pending = self.admitted - self._finished_released
         if pending > self.peak_pending:
@@ -291,8 +297,10 @@ class ZmqBackend(Shell):
     def _release_finished(self) -> None:
         finished = self.engine.finished
         if finished != self._finished_released:
-            released, self._finished_released = finished - self._finished_released, finished
-            self.in_flight.release(released)     # after the count: pending_tasks never overshoots
+            self._finished_released = finished
+            if self._admission_waits:    # no lock per task: the waiter re-checks under _room
+                with self._room:
+                    self._room.notify()
 
     def _drain_wakes(self) -> None:
         while True:
