@@ -216,10 +216,22 @@ class Engine:
         return instructions
 
     def task_done(self, task_id: int, output_sizes: dict, duration: float = 0.0) -> list:
-        task = self.tasks.get(task_id)
+        return self.tasks_done([(task_id, output_sizes, duration)])
+
+    def tasks_done(self, results) -> list:
+        """(task id, {key: nbytes}, seconds) for each task a worker finished: one scheduling
+        pass for the whole batch, not one per task."""
         instructions: list = []
+        for task_id, output_sizes, duration in results:
+            self._complete(task_id, output_sizes, duration, instructions)
+        self._schedule(instructions)
+        return instructions
+
+    def _complete(self, task_id: int, output_sizes: dict, duration: float,
+                  instructions: list) -> None:
+        task = self.tasks.get(task_id)
         if task is None or task.state is not TaskState.RUNNING:
-            return instructions          # a late reply for a cancelled task
+            return                       # a late reply for a cancelled task
         self.placement.release(task, duration)
         self._move(task, TaskState.DONE, f"finished on {task.worker}")
         if task.recompute:
@@ -255,8 +267,6 @@ class Engine:
             if successor.waiting_on == 0 and successor.state is TaskState.WAITING:
                 self._make_ready(successor, f"inputs from {task.name} ready", instructions)
         self._finish(task, instructions)
-        self._schedule(instructions)
-        return instructions
 
     def task_failed(self, task_id: int, payload: object, message: str,
                     is_group_exception: bool = False) -> list:

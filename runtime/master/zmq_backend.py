@@ -106,6 +106,9 @@ class ZmqBackend(Shell):
         self.bytes_received = 0      # every frame from workers: proves data bypasses the master
         self.max_pending = max(1, int(os.environ.get(MAX_PENDING_ENV) or DEFAULT_MAX_PENDING))
         self._room = threading.Condition()   # back-pressure's slow path only (admit_task)
+        # A waiting application resumes once pending tasks fell this low, not at the first one
+        # that finishes: one wake-up (a GIL hand-over) per batch of tasks, not per loop turn.
+        self._resume_at = self.max_pending - max(1, self.max_pending // 10)
         self._admission_waits = False
         self.admitted = 0                    # tasks let through admit_task (application thread)
         self.peak_pending = 0                # most admitted and not yet seen finished at once
@@ -280,7 +283,7 @@ class ZmqBackend(Shell):
         if self.admitted - self._finished_released >= self.max_pending:
             with self._room:
                 self._admission_waits = True
-                while self.admitted - self._finished_released >= self.max_pending:
+                while self.admitted - self._finished_released > self._resume_at:
                     self._room.wait(0.5)
                     self.raise_if_dead()
                 self._admission_waits = False
@@ -298,8 +301,8 @@ class ZmqBackend(Shell):
         finished = self.engine.finished
         if finished != self._finished_released:
             self._finished_released = finished
-            if self._admission_waits:    # no lock per task: the waiter re-checks under _room
-                with self._room:
+            if self._admission_waits and self.admitted - finished <= self._resume_at:
+                with self._room:     # no lock per task: the waiter re-checks under _room
                     self._room.notify()
 
     def _drain_wakes(self) -> None:
@@ -351,8 +354,9 @@ class ZmqBackend(Shell):
             return
         link.last_seen = time.monotonic()
         if isinstance(message, protocol.TasksDone):
-            for task_id, sizes, duration in message.results:
-                self.apply(self.engine.task_done(task_id, dict(sizes), duration))
+            results = [(task_id, dict(sizes), duration)       # a malformed entry raises here,
+                       for task_id, sizes, duration in message.results]   # before any change
+            self.apply(self.engine.tasks_done(results))
         elif isinstance(message, protocol.TaskFailed):
             payload = ([bytes(memoryview(f)) for f in frames[:message.exception_frames]],
                        message.traceback)
