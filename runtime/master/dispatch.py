@@ -66,18 +66,22 @@ class Outbox:
         batches, self._batches = self._batches, {}
         for worker_id, batch in batches.items():
             for task_id in batch.cancels:
-                self.send_now(worker_id, protocol.encode(protocol.Cancel(task_id)))
+                self.send_now(worker_id, protocol.encode(protocol.Cancel(task_id)), batched=True)
             tasks = [i for i in batch.tasks.values() if i.task.payload is not None]
             if tasks:
-                self.send_now(worker_id, self._run_tasks(worker_id, tasks))
+                self.send_now(worker_id, self._run_tasks(worker_id, tasks), batched=True)
             for start in range(0, len(batch.gets), GET_CHUNK):   # bounds the reply's size
                 chunk = batch.gets[start:start + GET_CHUNK]
-                self.send_now(worker_id, protocol.encode(protocol.GetValues(chunk)))
+                self.send_now(worker_id, protocol.encode(protocol.GetValues(chunk)), batched=True)
             if batch.deletes:
-                self.send_now(worker_id, protocol.encode(protocol.DeleteData(batch.deletes)))
+                self.send_now(worker_id, protocol.encode(protocol.DeleteData(batch.deletes)),
+                              batched=True)
+            self._flush_channel(worker_id)
 
-    def send_now(self, worker_id: str, parts: list, to_lost: bool = False) -> None:
-        """`to_lost`: also to a worker declared lost (only the Stop that tells it so)."""
+    def send_now(self, worker_id: str, parts: list, to_lost: bool = False,
+                 batched: bool = False) -> None:
+        """`to_lost`: also to a worker declared lost (only the Stop that tells it so).
+        `batched`: a local worker's message waits for _flush_channel (one write per turn)."""
         link = self._backend.links.get(worker_id)
         if link is None or link.routing_id is None or (link.lost and not to_lost):
             return
@@ -86,10 +90,22 @@ class Outbox:
         self.bytes_sent += sum(memoryview(part).nbytes for part in parts)
         try:
             if link.channel is not None:          # a local worker's socketpair: never blocks
-                link.channel.send_multipart(parts)
+                if batched:
+                    link.channel.queue_multipart(parts)
+                else:
+                    link.channel.send_multipart(parts)
             else:
                 protocol.send(self._backend.router, parts, link.routing_id)
         except (zmq.ZMQError, ChannelClosed) as error:   # gone: the liveness check handles it
+            log.warning("could not reach worker %s: %s", worker_id, error)
+
+    def _flush_channel(self, worker_id: str) -> None:
+        link = self._backend.links.get(worker_id)
+        if link is None or link.channel is None or not link.channel.wants_to_write:
+            return
+        try:
+            link.channel.flush()
+        except ChannelClosed as error:            # gone: the liveness check handles it
             log.warning("could not reach worker %s: %s", worker_id, error)
 
     def _run_tasks(self, worker_id: str, instructions: list) -> list:

@@ -30,7 +30,7 @@ from ..core.records import MASTER, CancelRunning, Dispatch, FetchValue, WorkerSl
 from ..transport import protocol
 from ..transport.auth import is_valid
 from ..transport.curve import CurveKeys, Gatekeeper
-from ..transport.framed import ChannelClosed, ChannelWatch, WouldBlock
+from ..transport.framed import READABLE, WRITABLE, ChannelClosed, ChannelWatch, WouldBlock
 from ..transport.payload import compact_frames
 from ..worker.lifetime import exit_description
 from .calls import MasterValue, TaskCall
@@ -243,9 +243,9 @@ class ZmqBackend(Shell):
         if link is None or link.channel is None:
             return
         try:
-            if event & zmq.POLLOUT:
+            if event & WRITABLE:
                 link.channel.flush()
-            while event & zmq.POLLIN:
+            while event & READABLE:
                 try:
                     parts = link.channel.recv_multipart()
                 except WouldBlock:

@@ -31,6 +31,9 @@ LARGE_FRAME = 64 * 1024
 READ_CHUNK = 256 * 1024
 MAX_FRAMES = 1 << 20
 _IOV_MAX = 1024                # sendmsg's limit on buffers per call
+# zmq.POLLIN/POLLOUT are IntFlag members: `events & zmq.POLLIN` runs enum's Python-level
+# __and__, several per message in a loop; plain ints cost nothing.
+READABLE, WRITABLE = int(zmq.POLLIN), int(zmq.POLLOUT)
 
 
 class ChannelClosed(ConnectionError):
@@ -76,13 +79,16 @@ class FramedChannel:
 
     # ---- sending --------------------------------------------------------------------------------
     def send_multipart(self, parts: list, copy: bool = True) -> None:   # noqa: ARG002 - zmq-like
-        views = [memoryview(_header(parts))] + [memoryview(part).cast("B") for part in parts]
-        views = [view for view in views if view.nbytes]
         if self.blocking:
-            self._write_all(views)
+            self._write_all(_views(parts))
             return
-        self._outgoing.extend(views)
+        self._outgoing.extend(_views(parts))
         self.flush()
+
+    def queue_multipart(self, parts: list) -> None:
+        """Non-blocking side: keep the message for the next flush(), so that several messages
+        of one loop turn leave in one system call (and wake the reader once)."""
+        self._outgoing.extend(_views(parts))
 
     @property
     def wants_to_write(self) -> bool:
@@ -279,6 +285,11 @@ def _consume(pending: deque, sent: int) -> None:
             sent = 0
 
 
+def _views(parts: list) -> list:
+    views = [memoryview(_header(parts))] + [memoryview(part).cast("B") for part in parts]
+    return [view for view in views if view.nbytes]
+
+
 class ChannelWatch:
     """What a zmq.Poller watches each non-blocking channel for: readable always, writable only
     while output waits (a writable socket is almost always ready: polling for it otherwise
@@ -290,7 +301,7 @@ class ChannelWatch:
 
     def update(self, channel: FramedChannel) -> None:
         fd = channel.fileno()
-        wanted = zmq.POLLIN | (zmq.POLLOUT if channel.wants_to_write else 0)
+        wanted = READABLE | WRITABLE if channel.wants_to_write else READABLE
         if self._events.get(fd) != wanted:
             self._poller.register(fd, wanted)       # registering again updates the events
             self._events[fd] = wanted

@@ -25,7 +25,8 @@ from ..core import collector
 from ..transport import protocol
 from ..transport.auth import is_valid, run_key_from_environment
 from ..transport.curve import Gatekeeper, curve_keys_from_environment, secure_client
-from ..transport.framed import ChannelClosed, ChannelWatch, FramedChannel, WouldBlock
+from ..transport.framed import (READABLE, WRITABLE, ChannelClosed, ChannelWatch, FramedChannel,
+                                 WouldBlock)
 from .lifetime import die_with_parent, exit_description, parent_is_gone
 from .devices import bound_cores, gpu_ids
 from .delayed_persist import PersistQueue, persist_delay_from_environment
@@ -98,6 +99,7 @@ class Worker:
         self.persists = PersistQueue(persist_delay_from_environment())   # see delayed_persist
         self.persist_tokens: list[int] = []    # PersistNow requests answered this loop turn
         self.running_entries: dict[int, dict] = {}     # sent to an executor, not finished
+        self.unflushed: dict[int, object] = {}         # executor id -> slot with output queued
         self.mean_duration = 1.0          # of this worker's tasks; queueing only for short ones
         self.parent_pid = die_with_parent() if options.die_with_parent else os.getppid()
         self.poller = zmq.Poller()
@@ -159,6 +161,7 @@ class Worker:
             if parent_is_gone(self.parent_pid):
                 log.warning("master process is gone; worker %s exits", self.worker_id)
                 self.stopping = True
+        self._flush_executors()
         self._flush_done()
         if self.channel_fd is not None and self.control.wants_to_write:
             self.watch.update(self.control)
@@ -292,9 +295,9 @@ class Worker:
 
     def _serve_control_channel(self, event: int) -> None:
         try:
-            if event & zmq.POLLOUT:
+            if event & WRITABLE:
                 self.control.flush()
-            while event & zmq.POLLIN:
+            while event & READABLE:
                 try:
                     parts = self.control.recv_multipart()
                 except WouldBlock:
@@ -308,6 +311,7 @@ class Worker:
 
     def _replace_executor(self, slot) -> list[int]:
         """pool.replace, with the dead channel unwatched before its fd can be reused."""
+        self.unflushed.pop(slot.executor_id, None)
         self.watch.unwatch(slot.channel.fileno())
         not_started = self.pool.replace(slot)
         self._watch_channels()
@@ -318,9 +322,9 @@ class Worker:
         if slot is None:
             return
         try:
-            if event & zmq.POLLOUT:
+            if event & WRITABLE:
                 slot.channel.flush()
-            while event & zmq.POLLIN:
+            while event & READABLE:
                 try:
                     parts = slot.channel.recv_multipart()
                 except WouldBlock:
@@ -333,12 +337,19 @@ class Worker:
         self.watch.update(slot.channel)
 
     def _send_to_executor(self, slot, parts: list) -> None:
-        try:
-            slot.channel.send_multipart(parts)
-        except ChannelClosed:
-            return                               # it died; _check_executors resends its tasks
-        if slot.channel.wants_to_write:
-            self.watch.update(slot.channel)
+        """Written at the end of the loop turn (_flush_executors), with the turn's others."""
+        slot.channel.queue_multipart(parts)
+        self.unflushed[slot.executor_id] = slot
+
+    def _flush_executors(self) -> None:
+        for slot in self.unflushed.values():
+            try:
+                slot.channel.flush()
+            except ChannelClosed:
+                continue                         # it died; _check_executors resends its tasks
+            if slot.channel.wants_to_write:
+                self.watch.update(slot.channel)
+        self.unflushed.clear()
 
     def _on_executor(self, slot, parts: list) -> None:
         message, frames = protocol.decode(parts)
