@@ -44,6 +44,11 @@ class _Message:
 
     def __init__(self, *values, **named):
         names = self.FIELD_NAMES
+        if not named and len(values) == self.FIELD_COUNT:     # every field given: the usual case
+            setter = object.__setattr__
+            for name, value in zip(names, values):
+                setter(self, name, value)
+            return
         if len(values) > len(names):
             raise TypeError(f"{type(self).__name__} takes {len(names)} fields")
         for name, value in zip(names, values):
