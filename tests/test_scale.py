@@ -11,8 +11,10 @@ import pytest
 from conftest import assert_same_as_sequential, run_program
 from runtime.core.engine import Engine
 from runtime.core.failures import FailurePolicy
-from runtime.core.records import (Lineage, Requirements, TaskRecord, WorkerSlots,
-                                  with_location, without_location)
+from runtime.core.lineage import Lineage, open_lineage
+from runtime.core.records import (Requirements, TaskRecord, WorkerSlots, with_location,
+                                  without_location)
+from runtime.core.states import TaskState
 from runtime.master.calls import KeptCall, MasterValue, TaskCall, unpacked
 
 LIMIT = 50
@@ -141,44 +143,73 @@ def _as_sent(entry: dict) -> dict:
     return msgpack.unpackb(msgpack.packb(entry, use_bin_type=True), raw=False)
 
 
-def _lineage_engine():
+def _lineage_engine(on_kept=None):
     engine = Engine()
+    engine.on_kept = on_kept
     engine.add_worker(WorkerSlots("w0", "node", 2, 0.0))
     return engine
 
 
-def test_a_finished_task_is_kept_as_a_small_lineage_not_its_record():
-    """At 10^6 held futures what a finished task leaves behind is what the master holds per
-    future: a 7-slot Lineage whose rarely set fields are shared, and its one key as a string."""
-    engine = _lineage_engine()
+def _run_two(engine, second_requirements=Requirements(memory_gb=1.0)):
     engine.submit(TaskRecord(1, "first", (), ("d1v1",), "payload-1"))
     engine.task_done(1, {"d1v1": 8})
     engine.submit(TaskRecord(2, "second", ("d1v1",), ("d2v1", "d3v1"), "payload-2",
-                             Requirements(memory_gb=1.0), group="g"))
+                             second_requirements, group="g"))
     engine.task_done(2, {})
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_finished_task_is_kept_as_a_small_lineage_not_its_record(packed):
+    """At 10^6 held futures what a finished task leaves behind is what the master holds per
+    future: with a packed call, one bytes object (names and rarely set fields as indexes, one
+    key as a string); with any other payload a 6-slot Lineage. Either gives the task back."""
+    engine = _lineage_engine((lambda call: call.encode()) if packed else None)
+    _run_two(engine)
     first, second = engine.versions["d1v1"].lineage, engine.versions["d2v1"].lineage
-    assert type(first) is Lineage and not engine.tasks
-    assert engine.versions["d3v1"].lineage is second and second.refs == 2
-    assert sys.getsizeof(first) <= 100 and first.payload == "payload-1"
-    assert first.writes == ("d1v1",) and first.reads == () and second.reads == ("d1v1",)
-    assert first.task().requirements is TaskRecord(0, "", (), (), None).requirements
-    again = second.task()
-    assert (again.task_id, again.name, again.writes, again.group, again.payload) == \
-        (2, "second", ("d2v1", "d3v1"), "g", "payload-2")
+    assert not engine.tasks and engine.versions["d3v1"].lineage is second
+    if packed:
+        assert type(first) is bytes and len(first) < 60
+    else:
+        assert type(first) is Lineage and sys.getsizeof(first) <= 100
+    payloads = (b"payload-1", b"payload-2") if packed else ("payload-1", "payload-2")
+    opened = open_lineage(first)
+    assert (opened.task_id, opened.name, opened.reads, opened.writes, opened.payload) == \
+        (1, "first", (), ("d1v1",), payloads[0])
+    assert opened.task().requirements is TaskRecord(0, "", (), (), None).requirements
+    again = open_lineage(second).task()
+    assert (again.task_id, again.name, again.reads, again.writes, again.group,
+            again.payload, again.state) == \
+        (2, "second", ("d1v1",), ("d2v1", "d3v1"), "g", payloads[1], TaskState.DONE)
     assert again.requirements == Requirements(memory_gb=1.0)
 
 
-def test_releasing_a_version_releases_its_lineage_and_what_it_kept():
-    engine = _lineage_engine()
-    engine.submit(TaskRecord(1, "first", (), ("d1v1",), "payload-1"))
-    engine.task_done(1, {"d1v1": 8})
-    engine.submit(TaskRecord(2, "second", ("d1v1",), ("d2v1",), "payload-2"))
-    engine.task_done(2, {})
-    lineage = engine.versions["d2v1"].lineage
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_lineage_is_released_with_the_last_output_that_needs_it(packed):
+    """d1v1 is read by task 2 (outputs d2v1, d3v1): released, it stays as a tombstone while
+    either output of task 2 is held, and goes with the last of them, once."""
+    engine = _lineage_engine((lambda call: call.encode()) if packed else None)
+    _run_two(engine)
     engine.release("d1v1")
-    assert engine.versions["d1v1"].dependents == 1, "kept as a tombstone for d2v1's lineage"
+    assert engine.versions["d1v1"].dependents == 1 and engine.versions["d1v1"].locations == ()
     engine.release("d2v1")
-    assert engine.versions == {} and lineage.payload is None and lineage.refs == 0
+    assert engine.versions["d1v1"].dependents == 1, "d3v1 still needs task 2's lineage"
+    engine.release("d3v1")
+    assert engine.versions == {}
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_lineage_whose_outputs_go_together_is_released_once(packed):
+    """Task 3 reads both outputs of task 2; when task 3's output goes, both go in the same
+    pass and list task 2's lineage twice: what task 2 read is let go of once, not twice."""
+    engine = _lineage_engine((lambda call: call.encode()) if packed else None)
+    _run_two(engine)
+    engine.submit(TaskRecord(3, "third", ("d2v1", "d3v1"), ("d4v1",), "payload-3"))
+    engine.task_done(3, {})
+    engine.release("d2v1")
+    engine.release("d3v1")
+    assert engine.versions["d1v1"].dependents == 1
+    engine.release("d4v1")
+    assert sorted(engine.versions) == ["d1v1"] and engine.versions["d1v1"].dependents == 0
 
 
 WAIT_PROGRAM = """

@@ -13,8 +13,8 @@ Invariants:
 - a task is in `tasks` from submission until it is finished (and again while a lost output
   of it is made again: runtime.core.recovery);
 - `TaskRecord.waiting_on` equals the number of its producers not yet DONE;
-- a finished task's Lineage (what recomputation needs of it, not its record) stays the
-  `lineage` of its outputs while they are in `versions`.
+- what recomputation needs of a finished task (runtime.core.lineage, not its record) is the
+  `lineage` of its outputs while they are in `versions`; it is released with the last one.
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from collections import deque
 
 from . import recovery
 from .placement import Placement, UnsatisfiableRequirements
-from .records import (MASTER, CancelRunning, DeleteVersions, Dispatch, FetchValue, Lineage,
+from .lineage import keep, open_lineage
+from .records import (MASTER, CancelRunning, DeleteVersions, Dispatch, FetchValue,
                       QuiescenceReached, TaskFailure, TaskRecord, ValueAtMaster, ValueFailed,
                       VersionState, WorkerSlots, with_location, without_location)
 from .states import FINISHED, TaskState, check_transition
@@ -52,11 +53,11 @@ class Engine:
         self.recomputed = 0              # runs that made a lost output again
         self.keep_lineage = True         # off where no worker can be lost (sequential backend)
         self.on_kept = None              # the shell's hook: payload -> its compact form, when
-        #                                  a finished task is kept as a Lineage
+        #                                  a finished task is kept (runtime.core.lineage)
         self.losses = 0                  # workers lost so far
         self.no_worker_left: str | None = None      # why new tasks fail at once, if they do
         self.retries: list[TaskRecord] = []          # READY tasks placed by recovery.place_retries
-        self._released_lineage: list[Lineage] = []
+        self._released_lineage: list = []
         self._releasing = False
         self.finished = 0                # DONE + FAILED + CANCELLED, for back-pressure
         self._barrier_waiters: list = []
@@ -235,9 +236,9 @@ class Engine:
             version.nbytes = output_sizes.get(key, 0)
             if self.keep_lineage and version.lineage is None:   # a recompute's keep theirs
                 if lineage is None:
-                    lineage = self._keep(task)
+                    lineage = keep(task, task.payload if self.on_kept is None else
+                                   self.on_kept(task.payload))
                 version.lineage = lineage
-                lineage.refs += 1
             if version.waiters:
                 instructions.append(FetchValue(key, (task.worker,)))
         if lineage is not None:
@@ -252,10 +253,6 @@ class Engine:
         self._finish(task, instructions)
         self._schedule(instructions)
         return instructions
-
-    def _keep(self, task: TaskRecord) -> Lineage:
-        payload = task.payload if self.on_kept is None else self.on_kept(task.payload)
-        return Lineage(task, payload)
 
     def task_failed(self, task_id: int, payload: object, message: str,
                     is_group_exception: bool = False) -> list:
@@ -423,22 +420,27 @@ class Engine:
         if version.lineage is not None:
             self._release_lineage(version.lineage, instructions)
 
-    def _release_lineage(self, lineage: Lineage, instructions: list) -> None:
-        """One output of the task is gone; when none is left, neither are its inputs' reasons
-        to be kept. A worklist, not recursion: lineage chains can be 10^6 tasks long."""
+    def _release_lineage(self, lineage, instructions: list) -> None:
+        """An output of the task is gone; when none is left, neither are its inputs' reasons
+        to be kept. A worklist, not recursion: lineage chains can be 10^6 tasks long. The same
+        lineage may be listed once per output gone in one pass: it is released once."""
         self._released_lineage.append(lineage)
         if self._releasing:
             return
         self._releasing = True
+        released: dict = {}              # id -> lineage released in this pass
+        versions = self.versions
         try:
             while self._released_lineage:
-                lineage = self._released_lineage.pop()
-                lineage.refs -= 1
-                if lineage.refs:
+                kept = self._released_lineage.pop()
+                if id(kept) in released:
                     continue
-                lineage.payload = None   # a recompute under way has its own TaskRecord
-                for key in lineage.reads:
-                    version = self.versions.get(key)
+                opened = open_lineage(kept)
+                if any(key in versions for key in opened.writes):
+                    continue             # another output of the task still needs it
+                released[id(kept)] = kept
+                for key in opened.reads:
+                    version = versions.get(key)
                     if version is not None:
                         version.dependents -= 1
                         self._collect(version, instructions)

@@ -68,78 +68,7 @@ class TaskRecord:
     failed_on: tuple = ()               # the workers those attempts ran on
     worker_losses: int = 0              # consecutive lost workers it was running on ...
     last_loss: int = 0                  # ... the last of which was loss number `last_loss`
-    recompute: bool = False             # made from a Lineage to make a lost output again
-
-
-class Lineage:
-    """What is kept of a DONE task while an output it made may still be needed: enough to make
-    that output again if it only lived on a lost worker (runtime.core.recovery), nothing more.
-
-    At 10^6 held futures there are 10^6 of these, so: 7 slots (88 bytes, not a 224-byte
-    TaskRecord), the rarely set fields in one `extras` tuple shared by every task with the
-    same ones, and a task's one key as a plain string rather than a 1-tuple."""
-
-    __slots__ = ("task_id", "name", "_reads", "_writes", "payload", "extras", "refs")
-
-    def __init__(self, task: TaskRecord, payload) -> None:
-        self.task_id = task.task_id
-        self.name = task.name
-        self._reads = _compact_keys(task.reads)
-        self._writes = _compact_keys(task.writes)
-        self.payload = payload          # the shell's compact form of the call; None once unused
-        requirements, on_failure = task.requirements, task.on_failure
-        if requirements is DEFAULT_REQUIREMENTS and on_failure is FailurePolicy.RETRY and \
-                not task.priority and task.group is None and task.alternatives is None:
-            self.extras = _DEFAULT_EXTRAS            # no hashing on the usual path
-        else:
-            self.extras = _shared_extras((requirements, task.priority, task.group,
-                                          task.alternatives, on_failure))
-        self.refs = 0                   # versions whose lineage this is
-
-    @property
-    def reads(self) -> tuple:
-        keys = self._reads
-        return (keys,) if type(keys) is str else keys
-
-    @property
-    def writes(self) -> tuple:
-        keys = self._writes
-        return (keys,) if type(keys) is str else keys
-
-    def task(self) -> TaskRecord:
-        """A DONE record of the task again, to be re-entered (its story starts as kept)."""
-        requirements, priority, group, alternatives, on_failure = self.extras
-        return TaskRecord(self.task_id, self.name, self.reads, self.writes, self.payload,
-                          requirements, priority, group, state=TaskState.DONE,
-                          history=list(KEPT_STORY), alternatives=alternatives,
-                          on_failure=on_failure)
-
-
-# The story a re-entered Lineage starts from (its own was not kept).
-KEPT_STORY = ((TaskState.WAITING, "submitted"),
-              (TaskState.DONE, "finished; kept as the lineage of its outputs"))
-
-
-def _compact_keys(keys: tuple):
-    return keys[0] if len(keys) == 1 else keys
-
-
-_DEFAULT_EXTRAS = (DEFAULT_REQUIREMENTS, False, None, None, FailurePolicy.RETRY)
-_EXTRAS: dict = {}
-_MAX_EXTRAS = 10_000
-
-
-def _shared_extras(extras: tuple) -> tuple:
-    """One tuple per distinct (requirements, priority, group, alternatives, on_failure)."""
-    try:
-        shared = _EXTRAS.get(extras)
-    except TypeError:                   # something unhashable: kept as it is
-        return extras
-    if shared is None:
-        shared = extras
-        if len(_EXTRAS) < _MAX_EXTRAS:
-            _EXTRAS[extras] = extras
-    return shared
+    recompute: bool = False             # made from its lineage to make a lost output again
 
 
 @dataclass(slots=True)
@@ -166,7 +95,8 @@ class VersionState:
     referenced: bool = True             # the application still holds this version (a future, an object)
     failure: TaskFailure | None = None
     waiters: list | None = None         # opaque tokens of application threads waiting for it
-    lineage: Lineage | None = None      # what is kept of the task that made it, to make it again
+    lineage: object = None              # what is kept of the task that made it, to make it
+    #                                     again (runtime.core.lineage: bytes or a Lineage)
     # Kept lineage records that read this version. While > 0 the version outlives its data
     # (a tombstone: no locations), so that what was made from it can be made again.
     dependents: int = 0

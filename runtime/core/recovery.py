@@ -12,7 +12,7 @@ decides) is not the fault of the tasks it ran:
                     one elsewhere is cancelled: it may be waiting for a copy on W)
                  ─► a task RUNNING on each of the last MAX_WORKER_KILLS lost workers fails
 
-The engine keeps what recomputation needs of a finished task (a Lineage, runtime.core.records)
+The engine keeps what recomputation needs of a finished task (runtime.core.lineage)
 as the `lineage` of its outputs while they are in use (runtime.core.engine: task_done,
 _collect, _release_lineage), and only as much of it as live versions can still ask for; a
 recompute runs as a fresh TaskRecord made from it.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from .failures import (MAX_WORKER_KILLS, FailurePolicy, Outputs, consequence,
                        retry_candidates)
+from .lineage import open_lineage
 from .placement import UnsatisfiableRequirements, can_ever_fit
 from .records import (MASTER, CancelRunning, FetchValue, StopApplication, TaskFailure,
                       UseDefaults, ValueAtMaster, ValueFailed, with_location,
@@ -204,7 +205,7 @@ def _recompute(engine, needed: list, message: str, instructions: list) -> dict:
         version = worklist.pop()
         if version.key in recomputing or version.failure is not None:
             continue
-        lineage = version.lineage
+        lineage = open_lineage(version.lineage) if version.lineage is not None else None
         if lineage is None or lineage.payload is None or lineage.task_id in engine.tasks:
             _unrecoverable(engine, version, message, instructions)
             continue
