@@ -58,11 +58,11 @@ class TaskCall:
         frames = compact_frames(self.frames)
         inline = all(type(frame) is bytes for frame in frames)   # no large buffer to copy
         on_failure = None if self.on_failure is FailurePolicy.RETRY else self.on_failure.value
-        packed = msgpack.packb(
+        packed = _PACKER.pack(
             [entry.get("fn"), entry.get("args"), entry.get("kwargs"), len(returns),
              entry.get("units"), entry.get("time_out"), persist, rest or None,
              frames if inline else None, self.kinds or None, self.variant_functions or None,
-             on_failure], use_bin_type=True)
+             on_failure])
         if inline and self.failure_defaults is None:
             return packed
         return KeptCall(packed, None if inline else frames, self.failure_defaults)
@@ -72,6 +72,7 @@ class TaskCall:
 _PACKED_FIELDS = frozenset(("id", "name", "reads", "fn", "args", "kwargs", "returns", "units",
                             "time_out", "persist"))
 _OPTIONAL_FIELDS = frozenset(("units", "time_out"))    # packed only when present, not None
+_PACKER = msgpack.Packer(use_bin_type=True)   # pack runs on the I/O thread only
 _FOLDERS: list = []          # outputs folders of packed calls' persist fields (one or two a run)
 
 
