@@ -15,13 +15,16 @@ from .future import Future
 
 # ---- values -------------------------------------------------------------------------------
 def compss_wait_on(*values, **_options):
-    """Wait for futures / tracked objects (also inside lists, tuples, dicts) and return values."""
+    """Wait for futures / tracked objects (also inside lists, tuples, dicts) and return values.
+
+    Memory: waiting on 10^6 futures costs the list of their datum ids and the list of their
+    values (8 bytes each), not a dict of 10^6 fresh key strings and another of values."""
     session = current_session()
-    keys: dict[str, None] = {}
+    datums: list = []
     for value in values:
-        _collect_keys(session, value, keys)
-    resolved = _fetch(session, list(keys)) if keys else {}
-    results = [_rebuild(session, value, resolved) for value in values]
+        _collect_datums(session, value, datums)
+    fetched = iter(_fetch(session, datums)) if datums else None
+    results = [_rebuild(session, value, fetched) for value in values]
     return results[0] if len(results) == 1 else tuple(results)
 
 
@@ -34,20 +37,21 @@ def _datum_of(session, value) -> int | None:
     return None
 
 
-def _collect_keys(session, value, keys: dict) -> None:
+def _collect_datums(session, value, datums: list) -> None:
+    """The datum of every future or tracked object in `value`, in the order _rebuild visits."""
     datum_id = _datum_of(session, value)
     if datum_id is not None:
-        key = session.registry.current_key(datum_id) if session.registry.exists(datum_id) else None
-        if key is None:
+        if not session.registry.exists(datum_id) or session.registry.current_key(datum_id) \
+                is None:
             raise TaskFailedError(f"{value!r} was deleted (compss_delete_object) and cannot be "
                                   f"waited on")
-        keys[key] = None
+        datums.append(datum_id)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            _collect_keys(session, item, keys)
+            _collect_datums(session, item, datums)
     elif isinstance(value, dict):
         for item in value.values():
-            _collect_keys(session, item, keys)
+            _collect_datums(session, item, datums)
 
 
 # Values brought to the master at once by one compss_wait_on: waiting on 10^6 futures holds
@@ -55,35 +59,61 @@ def _collect_keys(session, value, keys: dict) -> None:
 FETCH_CHUNK = 10_000
 
 
-def _fetch(session, keys: list) -> dict:
-    values: dict = {}
-    for start in range(0, len(keys), FETCH_CHUNK):
-        chunk = keys[start:start + FETCH_CHUNK]
-        waiter = session.wait_keys(chunk)
-        for key in chunk:
-            if key in waiter.failures and not _is_none(waiter.failures[key]):
-                raise_failure(waiter.failures[key])
-        values.update((key, deserialize(value.frames)) for key, value in waiter.values.items())
-        values.update((key, None) for key in waiter.failures)      # CANCEL_SUCCESSORS
-        del waiter
-        session.discard_fetched(chunk)
+def _fetch(session, datums: list) -> list:
+    """The value of each datum, in order. A datum listed twice gives the same object twice,
+    as one deserialization (found by sorting the ids: no set of 10^6 entries is built)."""
+    ordered = sorted(datums)
+    repeated = {a: _UNSET for a, b in zip(ordered, ordered[1:]) if a == b}
+    del ordered
+    current_key = session.registry.current_key
+    values: list = []
+    for start in range(0, len(datums), FETCH_CHUNK):
+        chunk = datums[start:start + FETCH_CHUNK]
+        keys = [current_key(datum) for datum in chunk]
+        resolved = _fetch_chunk(session, [key for key, datum in zip(keys, chunk)
+                                          if repeated.get(datum, _UNSET) is _UNSET])
+        for key, datum in zip(keys, chunk):
+            value = repeated.get(datum, _UNSET)
+            if value is _UNSET:
+                value = resolved[key]
+                if datum in repeated:
+                    repeated[datum] = value
+            values.append(value)
     return values
 
 
-def _rebuild(session, value, resolved: dict):
+def _fetch_chunk(session, keys: list) -> dict:
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    waiter = session.wait_keys(keys)
+    for key in keys:
+        if key in waiter.failures and not _is_none(waiter.failures[key]):
+            raise_failure(waiter.failures[key])
+    resolved = {key: deserialize(value.frames) for key, value in waiter.values.items()}
+    resolved.update((key, None) for key in waiter.failures)      # CANCEL_SUCCESSORS
+    del waiter
+    session.discard_fetched(keys)
+    return resolved
+
+
+_UNSET = object()
+
+
+def _rebuild(session, value, fetched):
     datum_id = _datum_of(session, value)
     if datum_id is not None:
-        result = resolved[session.registry.current_key(datum_id)]
+        result = next(fetched)
         if type(value) is not Future:
             # The object is synchronised: the caller uses the returned value from now on.
             session.forget_datum(datum_id, value)
         return result
     if isinstance(value, list):
-        return [_rebuild(session, item, resolved) for item in value]
+        return [_rebuild(session, item, fetched) for item in value]
     if isinstance(value, tuple):
-        return tuple(_rebuild(session, item, resolved) for item in value)
+        return tuple(_rebuild(session, item, fetched) for item in value)
     if isinstance(value, dict):
-        return {key: _rebuild(session, item, resolved) for key, item in value.items()}
+        return {key: _rebuild(session, item, fetched) for key, item in value.items()}
     return value
 
 

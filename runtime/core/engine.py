@@ -13,7 +13,8 @@ Invariants:
 - a task is in `tasks` from submission until it is finished (and again while a lost output
   of it is made again: runtime.core.recovery);
 - `TaskRecord.waiting_on` equals the number of its producers not yet DONE;
-- a finished task's record stays the `lineage` of its outputs while they are in `versions`.
+- what recomputation needs of a finished task (runtime.core.lineage, not its record) is the
+  `lineage` of its outputs while they are in `versions`; it is released with the last one.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from collections import deque
 
 from . import recovery
 from .placement import Placement, UnsatisfiableRequirements
+from .lineage import keep, open_lineage
 from .records import (MASTER, CancelRunning, DeleteVersions, Dispatch, FetchValue,
                       QuiescenceReached, TaskFailure, TaskRecord, ValueAtMaster, ValueFailed,
                       VersionState, WorkerSlots, with_location, without_location)
@@ -28,10 +30,6 @@ from .states import FINISHED, TaskState, check_transition
 
 
 MAX_PIPELINE_CANDIDATES = 10_000
-# The story of every finished record kept as lineage, shared: 10^6 of them are kept while a
-# program holds 10^6 futures, and their own stories would cost ~250 bytes each.
-_KEPT_STORY = ((TaskState.WAITING, "submitted"),
-               (TaskState.DONE, "finished; kept as the lineage of its outputs"))
 
 
 class _Group:
@@ -55,11 +53,11 @@ class Engine:
         self.recomputed = 0              # runs that made a lost output again
         self.keep_lineage = True         # off where no worker can be lost (sequential backend)
         self.on_kept = None              # the shell's hook: payload -> its compact form, when
-        #                                  a finished task is kept as lineage
+        #                                  a finished task is kept (runtime.core.lineage)
         self.losses = 0                  # workers lost so far
         self.no_worker_left: str | None = None      # why new tasks fail at once, if they do
         self.retries: list[TaskRecord] = []          # READY tasks placed by recovery.place_retries
-        self._released_lineage: list[TaskRecord] = []
+        self._released_lineage: list = []
         self._releasing = False
         self.finished = 0                # DONE + FAILED + CANCELLED, for back-pressure
         self._barrier_waiters: list = []
@@ -75,8 +73,6 @@ class Engine:
 
     def _move(self, task: TaskRecord, new: TaskState, cause: str) -> None:
         history = task.history
-        if type(history) is not list:    # a kept lineage record made again: its story goes on
-            history = task.history = list(history)
         check_transition(task.name, history, task.state, new)
         old = task.state
         task.state = new
@@ -238,8 +234,8 @@ class Engine:
             self.recomputed += 1
         else:
             self.completed += 1
-        was_kept = task.lineage_refs > 0
         outputs = []
+        lineage = None
         for key in task.writes:
             version = self.versions.get(key)
             if version is None:
@@ -250,16 +246,16 @@ class Engine:
             version.producer = None
             version.locations = with_location(version.locations, task.worker)
             version.nbytes = output_sizes.get(key, 0)
-            if self.keep_lineage and version.lineage is not task:
-                version.lineage = task
-                task.lineage_refs += 1
+            if self.keep_lineage and version.lineage is None:   # a recompute's keep theirs
+                if lineage is None:
+                    lineage = keep(task, task.payload if self.on_kept is None else
+                                   self.on_kept(task.payload))
+                version.lineage = lineage
             if version.waiters:
                 instructions.append(FetchValue(key, (task.worker,)))
-        if task.lineage_refs and not was_kept:
+        if lineage is not None:
             for key in task.reads:       # still pending readers: this task holds them
                 self.versions[key].dependents += 1
-        if task.lineage_refs and self.on_kept is not None:
-            task.payload = self.on_kept(task.payload)
         for version in outputs:
             self._collect(version, instructions)
         for successor in task.successors:
@@ -398,10 +394,7 @@ class Engine:
         if not task.recompute:
             self.finished += 1
         task.successors = ()
-        if task.lineage_refs:
-            task.history = _KEPT_STORY   # kept for lineage: its payload, not its own story
-        else:
-            task.payload = None
+        task.payload = None              # a Lineage keeps what a recompute needs of it
         for key in task.reads:
             version = self.versions.get(key)
             if version is not None:
@@ -437,23 +430,27 @@ class Engine:
         if version.lineage is not None:
             self._release_lineage(version.lineage, instructions)
 
-    def _release_lineage(self, record: TaskRecord, instructions: list) -> None:
-        """One output of `record` is gone; when none is left, neither are its inputs' reasons
-        to be kept. A worklist, not recursion: lineage chains can be 10^6 tasks long."""
-        self._released_lineage.append(record)
+    def _release_lineage(self, lineage, instructions: list) -> None:
+        """An output of the task is gone; when none is left, neither are its inputs' reasons
+        to be kept. A worklist, not recursion: lineage chains can be 10^6 tasks long. The same
+        lineage may be listed once per output gone in one pass: it is released once."""
+        self._released_lineage.append(lineage)
         if self._releasing:
             return
         self._releasing = True
+        released: dict = {}              # id -> lineage released in this pass
+        versions = self.versions
         try:
             while self._released_lineage:
-                record = self._released_lineage.pop()
-                record.lineage_refs -= 1
-                if record.lineage_refs:
+                kept = self._released_lineage.pop()
+                if id(kept) in released:
                     continue
-                if record.task_id not in self.tasks:
-                    record.payload = None
-                for key in record.reads:
-                    version = self.versions.get(key)
+                opened = open_lineage(kept)
+                if any(key in versions for key in opened.writes):
+                    continue             # another output of the task still needs it
+                released[id(kept)] = kept
+                for key in opened.reads:
+                    version = versions.get(key)
                     if version is not None:
                         version.dependents -= 1
                         self._collect(version, instructions)

@@ -54,8 +54,7 @@ class TaskRecord:
     waiting_on: int = 0                 # unfinished producers of `reads`
     successors: list = field(default_factory=list)
     worker: str | None = None
-    history: list | tuple = field(default_factory=list)   # [(state, cause)]: the task's
-    #                                     story (a shared tuple once finished and kept as lineage)
+    history: list = field(default_factory=list)   # [(state, cause)]: the task's story
     error: object = None                # for FAILED/CANCELLED: the root TaskFailure
     # @implement: every variant's Requirements (index 0: the task itself); placement sets
     # `variant` and `requirements` to the one that fits the chosen worker. None: one variant.
@@ -69,11 +68,7 @@ class TaskRecord:
     failed_on: tuple = ()               # the workers those attempts ran on
     worker_losses: int = 0              # consecutive lost workers it was running on ...
     last_loss: int = 0                  # ... the last of which was loss number `last_loss`
-    # Once DONE, the record is kept (payload included) while an output it made may still be
-    # needed: `lineage_refs` counts the versions whose lineage it is. It is how a version that
-    # only lived on a lost worker is made again.
-    lineage_refs: int = 0
-    recompute: bool = False             # re-entered to make a lost output again
+    recompute: bool = False             # made from its lineage to make a lost output again
 
 
 @dataclass(slots=True)
@@ -100,7 +95,8 @@ class VersionState:
     referenced: bool = True             # the application still holds this version (a future, an object)
     failure: TaskFailure | None = None
     waiters: list | None = None         # opaque tokens of application threads waiting for it
-    lineage: TaskRecord | None = None   # the finished task that made it, to make it again
+    lineage: object = None              # what is kept of the task that made it, to make it
+    #                                     again (runtime.core.lineage: bytes or a Lineage)
     # Kept lineage records that read this version. While > 0 the version outlives its data
     # (a tombstone: no locations), so that what was made from it can be made again.
     dependents: int = 0

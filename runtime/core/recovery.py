@@ -12,14 +12,16 @@ decides) is not the fault of the tasks it ran:
                     one elsewhere is cancelled: it may be waiting for a copy on W)
                  ─► a task RUNNING on each of the last MAX_WORKER_KILLS lost workers fails
 
-The engine keeps a finished task's record as the `lineage` of its outputs while they are in
-use (runtime.core.engine: task_done, _collect, _release_lineage); that is all recomputation
-needs, and only as much of it as live versions can still ask for.
+The engine keeps what recomputation needs of a finished task (runtime.core.lineage)
+as the `lineage` of its outputs while they are in use (runtime.core.engine: task_done,
+_collect, _release_lineage), and only as much of it as live versions can still ask for; a
+recompute runs as a fresh TaskRecord made from it.
 """
 from __future__ import annotations
 
 from .failures import (MAX_WORKER_KILLS, FailurePolicy, Outputs, consequence,
                        retry_candidates)
+from .lineage import open_lineage
 from .placement import UnsatisfiableRequirements, can_ever_fit
 from .records import (MASTER, CancelRunning, FetchValue, StopApplication, TaskFailure,
                       UseDefaults, ValueAtMaster, ValueFailed, with_location,
@@ -203,14 +205,14 @@ def _recompute(engine, needed: list, message: str, instructions: list) -> dict:
         version = worklist.pop()
         if version.key in recomputing or version.failure is not None:
             continue
-        record = version.lineage
-        if record is None or record.payload is None or record.task_id in engine.tasks:
+        lineage = open_lineage(version.lineage) if version.lineage is not None else None
+        if lineage is None or lineage.payload is None or lineage.task_id in engine.tasks:
             _unrecoverable(engine, version, message, instructions)
             continue
+        record = lineage.task()
+        record.recompute = True
         engine._move(record, W, f"made again: its output {version.key} only lived on a lost "
                                 f"worker ({message})")
-        record.recompute, record.waiting_on, record.successors = True, 0, []
-        record.attempts, record.failed_on, record.worker = 0, (), None
         engine.tasks[record.task_id] = record
         for key in record.writes:
             output = engine.versions.get(key)

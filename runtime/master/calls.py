@@ -6,8 +6,9 @@ shell only decides where to send them.
 """
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
+
+import msgpack
 
 from ..core.failures import FailurePolicy
 from ..transport.payload import compact_frames, empty_frames
@@ -37,22 +38,50 @@ class TaskCall:
 
     def pack(self) -> "bytes | KeptCall":
         """The task is done and kept only in case an output of it must be made again: its
-        compact form, one bytes object (~150 bytes for a small call, not ~1 KB of objects).
-        What the task record already holds (id, name, reads, writes) is left out, and so are
-        the call site (only submission reports it) and the identity (journaled when DONE)."""
-        entry = {name: value for name, value in self.entry.items()
-                 if name not in _FROM_THE_RECORD}
+        compact form, one msgpack bytes object (~60 bytes for a small call, not ~1 KB of
+        objects or ~250 bytes of pickled dict). What the task record already holds (id, name,
+        reads, writes, the returns and persisted keys that are its writes) is left out, entry
+        names become positions, and the outputs folder an index in a per-process table; the
+        call site (only submission reports it) and the identity (journaled when DONE) go."""
+        entry = self.entry
+        rest = {name: value for name, value in entry.items()
+                if name not in _PACKED_FIELDS or value is None and name in _OPTIONAL_FIELDS}
+        returns = entry.get("returns", ())
+        if list(returns) != list(self.writes[len(self.writes) - len(returns):]):
+            rest["returns"] = returns          # not the tail of the writes: kept as it is
+        persist = entry.get("persist")
+        if persist is not None:
+            if tuple(persist[2]) == self.writes:
+                persist = [_folder_index(persist[0]), persist[1], *persist[3:]]
+            else:
+                rest["persist"], persist = persist, None
         frames = compact_frames(self.frames)
         inline = all(type(frame) is bytes for frame in frames)   # no large buffer to copy
-        on_failure = None if self.on_failure is FailurePolicy.RETRY else self.on_failure
-        packed = pickle.dumps((entry, frames if inline else None, self.kinds or None,
-                               self.variant_functions, on_failure), protocol=5)
+        on_failure = None if self.on_failure is FailurePolicy.RETRY else self.on_failure.value
+        packed = _PACKER.pack(
+            [entry.get("fn"), entry.get("args"), entry.get("kwargs"), len(returns),
+             entry.get("units"), entry.get("time_out"), persist, rest or None,
+             frames if inline else None, self.kinds or None, self.variant_functions or None,
+             on_failure])
         if inline and self.failure_defaults is None:
             return packed
         return KeptCall(packed, None if inline else frames, self.failure_defaults)
 
 
-_FROM_THE_RECORD = ("id", "name", "reads")
+# Entry fields the packed form holds by position (or rebuilds from the task record).
+_PACKED_FIELDS = frozenset(("id", "name", "reads", "fn", "args", "kwargs", "returns", "units",
+                            "time_out", "persist"))
+_OPTIONAL_FIELDS = frozenset(("units", "time_out"))    # packed only when present, not None
+_PACKER = msgpack.Packer(use_bin_type=True)   # pack runs on the I/O thread only
+_FOLDERS: list = []          # outputs folders of packed calls' persist fields (one or two a run)
+
+
+def _folder_index(folder: str) -> int:
+    try:
+        return _FOLDERS.index(folder)
+    except ValueError:
+        _FOLDERS.append(folder)
+        return len(_FOLDERS) - 1
 
 
 class KeptCall:
@@ -74,12 +103,25 @@ def unpacked(task) -> TaskCall:
         return payload
     packed, frames, defaults = (payload, None, None) if type(payload) is bytes else \
         (payload.packed, payload.frames, payload.failure_defaults)
-    entry, inline_frames, kinds, variants, on_failure = pickle.loads(packed)
-    entry.update(id=task.task_id, name=task.name, reads=list(task.reads))
-    call = TaskCall(task.task_id, task.name, entry["fn"], entry,
-                    inline_frames if frames is None else frames, tuple(task.reads),
-                    tuple(task.writes), kinds or {}, variant_functions=variants,
-                    on_failure=on_failure or FailurePolicy.RETRY, failure_defaults=defaults)
+    (function_id, args, kwargs, returns, units, time_out, persist, rest, inline_frames, kinds,
+     variants, on_failure) = msgpack.unpackb(packed, raw=False, strict_map_key=False)
+    writes = tuple(task.writes)
+    entry = {"id": task.task_id, "name": task.name, "fn": function_id, "args": args,
+             "kwargs": kwargs, "returns": list(writes[len(writes) - returns:]) if returns else [],
+             "reads": list(task.reads)}
+    if units is not None:
+        entry["units"] = units
+    if time_out is not None:
+        entry["time_out"] = time_out
+    if persist is not None:
+        entry["persist"] = [_FOLDERS[persist[0]], persist[1], writes, *persist[2:]]
+    if rest:
+        entry.update(rest)
+    call = TaskCall(task.task_id, task.name, function_id, entry,
+                    inline_frames if frames is None else frames, tuple(task.reads), writes,
+                    kinds or {}, variant_functions=tuple(variants or ()),
+                    on_failure=FailurePolicy(on_failure) if on_failure else FailurePolicy.RETRY,
+                    failure_defaults=defaults)
     task.payload = call
     return call
 
