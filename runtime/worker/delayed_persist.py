@@ -4,7 +4,8 @@
                                     └─ journal record ─► waiting (up to `delay` seconds)
     DeleteData(keys) ─► deleted(): a waiting record whose outputs are all dead is dropped
     GetValues(keys)  ─► fetched(): the application read it, the record is kept regardless
-    end of loop turn ─► take_immediate() (before TasksDone) ... take_due() (after it)
+    end of loop turn ─► take_immediate() (before TasksDone) ... take_due() (after it,
+                        once the oldest record is `BATCH_SECONDS` overdue: one batch)
                         ─► persist.append_results ─► Persisted(task ids) to the master
 
 Why delay: in data-heavy programs most outputs are intermediates a successor consumes within
@@ -16,6 +17,9 @@ A value the application fetched (compss_wait_on) is what a resumed run wants bac
 GetValues marks its record as kept even when the master then deletes the worker's copy.
 Records are written in finish order; the master marks a task persisted in the journal only
 when it hears `Persisted`, so the journal never claims a record that is not on disk.
+Why batches: taking records as soon as each is due meant, at thousands of tasks a second, one
+writev and one Persisted message (a wake-up of the master's I/O thread) per loop turn, often
+per task; waiting until the oldest is BATCH_SECONDS overdue writes a few hundred at once.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from collections import deque
 
 PERSIST_DELAY_ENV = "SUPERSCALAR_PERSIST_DELAY"
 DEFAULT_PERSIST_DELAY = 1.0
+BATCH_SECONDS = 0.2     # delayed records wait between `delay` and `delay` + this
 
 
 def persist_delay_from_environment() -> float:
@@ -128,6 +133,11 @@ class PersistQueue:
                     del by_key[output[0]]
             taken.append(record)
         return taken
+
+    def batch_due(self, now: float) -> bool:
+        """Whether the delayed records are worth a write now (see BATCH_SECONDS)."""
+        waiting = self._waiting
+        return bool(waiting) and waiting[0].due + BATCH_SECONDS <= now
 
     def next_due(self) -> float | None:
         return self._waiting[0].due if self._waiting else None

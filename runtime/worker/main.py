@@ -522,7 +522,7 @@ class Worker:
             batch, self.done_batch = self.done_batch, []
             self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))
         tokens = self.persist_tokens
-        if self.persists:
+        if tokens or self.persists.batch_due(time.monotonic()):
             self._write_records(self.persists.take_due(time.monotonic(), bool(tokens)),
                                 persisted)
         if persisted or tokens:
