@@ -40,9 +40,12 @@ def persist_delay_from_environment() -> float:
 
 
 class PendingRecord:
-    """One finished task's outputs, as persist.append_results takes them."""
+    """One finished task's outputs, as persist.append_results takes them. `reported`: journal
+    records are reported to the master (Persisted); cache records need not be, a complete
+    record alone makes a cache hit. `frames` None: dropped (every output died first)."""
 
-    __slots__ = ("task_id", "persist", "described", "frames", "due", "live", "kept")
+    __slots__ = ("task_id", "persist", "described", "frames", "due", "live", "kept",
+                 "reported")
 
     def __init__(self, task_id: int, persist: list, described: list, frames: list, due: float):
         self.task_id = task_id
@@ -52,16 +55,11 @@ class PendingRecord:
         self.due = due
         self.live = len(described)      # outputs the master has not deleted yet
         self.kept = False               # fetched by the application: written even if dead
+        self.reported = len(persist) > 3 and bool(persist[3])
 
     @property
     def dropped(self) -> bool:
         return self.frames is None
-
-    @property
-    def reported(self) -> bool:
-        """Journal records are reported to the master (Persisted); cache records need not be:
-        a complete record alone makes a cache hit."""
-        return len(self.persist) > 3 and bool(self.persist[3])
 
     def as_result(self) -> tuple:
         return self.persist, self.described, self.frames
@@ -82,8 +80,7 @@ class PersistQueue:
             now: float) -> None:
         record = PendingRecord(task_id, persist, described, frames, now + self.delay)
         # Files are hard-linked at once: the worker deletes its copy with the version.
-        if self.delay <= 0 or not record.reported or \
-                any(output[3] != "obj" for output in described):
+        if self.delay <= 0 or not record.reported or not _objects_only(described):
             self._immediate.append(record)
             return
         self._waiting.append(record)
@@ -126,7 +123,7 @@ class PersistQueue:
         taken = self.take_immediate() if everything else []
         while waiting and (everything or waiting[0].due <= now):
             record = waiting.popleft()
-            if record.dropped:
+            if record.frames is None:       # dropped
                 continue
             for output in record.described:
                 if by_key.get(output[0]) is record:
@@ -141,3 +138,10 @@ class PersistQueue:
 
     def next_due(self) -> float | None:
         return self._waiting[0].due if self._waiting else None
+
+
+def _objects_only(described: list) -> bool:
+    for output in described:
+        if output[3] != "obj":
+            return False
+    return True

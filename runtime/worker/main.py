@@ -409,8 +409,14 @@ class Worker:
 
     def _persisted_outputs(self, message: protocol.ExecResult) -> tuple[list, list]:
         """(outputs, frames) for persist.append_results, shared outputs' frames included."""
+        outputs = message.outputs
+        if len(outputs) == 1 and outputs[0][3] == "obj":     # the usual task: one object
+            key, _, _, kind, path, nbytes = outputs[0]
+            stored = self.store.get(key)
+            frames = stored.object_frames() if stored is not None else []
+            return [[key, 0, len(frames), kind, path, nbytes]], frames
         described, data = [], []
-        for key, _, _, kind, path, nbytes in message.outputs:
+        for key, _, _, kind, path, nbytes in outputs:
             stored = self.store.get(key)
             frames = stored.object_frames() if stored is not None and kind == "obj" else []
             described.append([key, len(data), len(frames), kind, path, nbytes])
