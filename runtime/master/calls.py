@@ -52,7 +52,9 @@ class TaskCall:
         return KeptCall(packed, None if inline else frames, self.failure_defaults)
 
 
-_FROM_THE_RECORD = ("id", "name", "reads")
+# Left out too: "persist" (~90 bytes a task). A task made again from its lineage is not
+# persisted again: its first run's record serves, or it runs again on resume.
+_FROM_THE_RECORD = ("id", "name", "reads", "persist")
 
 
 class KeptCall:
