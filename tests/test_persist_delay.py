@@ -11,7 +11,7 @@ import signal
 import subprocess
 
 from conftest import run_program
-from runtime.worker.delayed_persist import PersistQueue
+from runtime.worker.delayed_persist import BATCH_SECONDS, PersistQueue
 from runtime.worker.persist import pack_paths, scan
 from test_resume import environment, journal, runcompss_command, statuses
 
@@ -57,6 +57,19 @@ def test_a_snapshot_takes_everything_pending():
     assert task_ids(queue.take_due(0.0, everything=True)) == [1]
     queue.deleted(["d1v1"])                             # already written: nothing to undo
     assert len(queue) == 0
+
+
+def test_delayed_records_are_written_in_batches():
+    """One write and one Persisted message per batch, not per loop turn: the worker takes
+    due records only once the oldest is BATCH_SECONDS overdue, then every due one."""
+    queue = PersistQueue(delay=1.0)
+    for task_id in range(1, 4):
+        journal_record(queue, task_id, [f"d{task_id}v1"], now=task_id * BATCH_SECONDS / 4)
+    assert not queue.batch_due(1.0 + BATCH_SECONDS * 0.9)   # task 1 due, not yet overdue
+    now = 1.0 + BATCH_SECONDS * 1.25
+    assert queue.batch_due(now)
+    assert task_ids(queue.take_due(now)) == [1, 2, 3]
+    assert not queue.batch_due(now + 10)
 
 
 def test_records_that_are_not_delayed():

@@ -145,19 +145,25 @@ def task_key(call, seeded_hasher, read_identities: list) -> bytes:
         args = [_canonical(d, positions) for d in args]
         kwargs = [[name, _canonical(d, positions)] for name, d in kwargs.items()]
     else:                                  # only captured values: nothing run-local to replace
-        kwargs = list(kwargs.items())
+        kwargs = list(kwargs.items()) if kwargs else _NO_KWARGS
     frames = call.frames
     if frames and _TRACKERS_BY_CLASS_DATA:
         frames = _stable_frames(frames)
+    if len(frames) == 1:                   # the usual call: one captured frame
+        sizes = [memoryview(frames[0]).nbytes]
+    else:
+        sizes = [len(f) if type(f) is bytes else memoryview(f).nbytes for f in frames]
     hasher = seeded_hasher.copy()
     hasher.update(_SHAPE_PACKER.pack([args, kwargs, len(entry["returns"]), len(read_identities),
-                                      [len(f) if type(f) is bytes else memoryview(f).nbytes
-                                       for f in frames]]))
+                                      sizes]))
     if read_identities:
         hasher.update(b"".join(read_identities))
     for frame in frames:
         hasher.update(frame)
     return hasher.digest()
+
+
+_NO_KWARGS: list = []
 
 
 def _all_captured(descriptors) -> bool:

@@ -27,6 +27,7 @@ LENGTH = struct.Struct("<I")
 TASK_COLUMNS = 8
 # One multi-row INSERT per chunk: parameters bound in C, SQLite works once per chunk.
 _ROWS_PER_STATEMENT = 500 if sqlite3.sqlite_version_info >= (3, 32) else 100   # variables cap
+_IDS_PER_STATEMENT = 2048 if _ROWS_PER_STATEMENT == 500 else 512      # a power of two
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -90,10 +91,26 @@ def _apply(connection: sqlite3.Connection, message: list, answers) -> None:
     insert_tasks(connection, rows)
     for sql, parameters in statements:
         connection.execute(sql, parameters)
-    if persisted:
-        connection.executemany("UPDATE tasks SET stored='journal' WHERE run=? AND task_id=?",
-                               [(run, task_id) for task_id in persisted])
+    mark_persisted(connection, run, persisted)
     connection.execute("COMMIT")
+
+
+_mark_statements: dict[int, str] = {}
+
+
+def mark_persisted(connection: sqlite3.Connection, run: int, task_ids: list) -> None:
+    """One UPDATE per chunk of ids (IN list): a statement per task cost twice as much. A
+    chunk is padded (repeating an id changes nothing) to a power of two, so that a handful of
+    prepared statements serve every batch size."""
+    for start in range(0, len(task_ids), _IDS_PER_STATEMENT):
+        chunk = task_ids[start:start + _IDS_PER_STATEMENT]
+        size = max(8, 1 << (len(chunk) - 1).bit_length())
+        sql = _mark_statements.get(size)
+        if sql is None:
+            sql = _mark_statements[size] = \
+                "UPDATE tasks SET stored='journal' WHERE run=? AND task_id IN (" + \
+                ",".join("?" * size) + ")"
+        connection.execute(sql, [run, *chunk, *[chunk[0]] * (size - len(chunk))])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,8 @@
                                     └─ journal record ─► waiting (up to `delay` seconds)
     DeleteData(keys) ─► deleted(): a waiting record whose outputs are all dead is dropped
     GetValues(keys)  ─► fetched(): the application read it, the record is kept regardless
-    end of loop turn ─► take_immediate() (before TasksDone) ... take_due() (after it)
+    end of loop turn ─► take_immediate() (before TasksDone) ... take_due() (after it,
+                        once the oldest record is `BATCH_SECONDS` overdue: one batch)
                         ─► persist.append_results ─► Persisted(task ids) to the master
 
 Why delay: in data-heavy programs most outputs are intermediates a successor consumes within
@@ -16,6 +17,9 @@ A value the application fetched (compss_wait_on) is what a resumed run wants bac
 GetValues marks its record as kept even when the master then deletes the worker's copy.
 Records are written in finish order; the master marks a task persisted in the journal only
 when it hears `Persisted`, so the journal never claims a record that is not on disk.
+Why batches: taking records as soon as each is due meant, at thousands of tasks a second, one
+writev and one Persisted message (a wake-up of the master's I/O thread) per loop turn, often
+per task; waiting until the oldest is BATCH_SECONDS overdue writes a few hundred at once.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from collections import deque
 
 PERSIST_DELAY_ENV = "SUPERSCALAR_PERSIST_DELAY"
 DEFAULT_PERSIST_DELAY = 1.0
+BATCH_SECONDS = 0.2     # delayed records wait between `delay` and `delay` + this
 
 
 def persist_delay_from_environment() -> float:
@@ -35,9 +40,12 @@ def persist_delay_from_environment() -> float:
 
 
 class PendingRecord:
-    """One finished task's outputs, as persist.append_results takes them."""
+    """One finished task's outputs, as persist.append_results takes them. `reported`: journal
+    records are reported to the master (Persisted); cache records need not be, a complete
+    record alone makes a cache hit. `frames` None: dropped (every output died first)."""
 
-    __slots__ = ("task_id", "persist", "described", "frames", "due", "live", "kept")
+    __slots__ = ("task_id", "persist", "described", "frames", "due", "live", "kept",
+                 "reported")
 
     def __init__(self, task_id: int, persist: list, described: list, frames: list, due: float):
         self.task_id = task_id
@@ -47,16 +55,11 @@ class PendingRecord:
         self.due = due
         self.live = len(described)      # outputs the master has not deleted yet
         self.kept = False               # fetched by the application: written even if dead
+        self.reported = len(persist) > 3 and bool(persist[3])
 
     @property
     def dropped(self) -> bool:
         return self.frames is None
-
-    @property
-    def reported(self) -> bool:
-        """Journal records are reported to the master (Persisted); cache records need not be:
-        a complete record alone makes a cache hit."""
-        return len(self.persist) > 3 and bool(self.persist[3])
 
     def as_result(self) -> tuple:
         return self.persist, self.described, self.frames
@@ -77,8 +80,7 @@ class PersistQueue:
             now: float) -> None:
         record = PendingRecord(task_id, persist, described, frames, now + self.delay)
         # Files are hard-linked at once: the worker deletes its copy with the version.
-        if self.delay <= 0 or not record.reported or \
-                any(output[3] != "obj" for output in described):
+        if self.delay <= 0 or not record.reported or not _objects_only(described):
             self._immediate.append(record)
             return
         self._waiting.append(record)
@@ -121,7 +123,7 @@ class PersistQueue:
         taken = self.take_immediate() if everything else []
         while waiting and (everything or waiting[0].due <= now):
             record = waiting.popleft()
-            if record.dropped:
+            if record.frames is None:       # dropped
                 continue
             for output in record.described:
                 if by_key.get(output[0]) is record:
@@ -129,5 +131,17 @@ class PersistQueue:
             taken.append(record)
         return taken
 
+    def batch_due(self, now: float) -> bool:
+        """Whether the delayed records are worth a write now (see BATCH_SECONDS)."""
+        waiting = self._waiting
+        return bool(waiting) and waiting[0].due + BATCH_SECONDS <= now
+
     def next_due(self) -> float | None:
         return self._waiting[0].due if self._waiting else None
+
+
+def _objects_only(described: list) -> bool:
+    for output in described:
+        if output[3] != "obj":
+            return False
+    return True

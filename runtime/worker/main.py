@@ -421,8 +421,14 @@ class Worker:
 
     def _persisted_outputs(self, message: protocol.ExecResult) -> tuple[list, list]:
         """(outputs, frames) for persist.append_results, shared outputs' frames included."""
+        outputs = message.outputs
+        if len(outputs) == 1 and outputs[0][3] == "obj":     # the usual task: one object
+            key, _, _, kind, path, nbytes = outputs[0]
+            stored = self.store.get(key)
+            frames = stored.object_frames() if stored is not None else []
+            return [[key, 0, len(frames), kind, path, nbytes]], frames
         described, data = [], []
-        for key, _, _, kind, path, nbytes in message.outputs:
+        for key, _, _, kind, path, nbytes in outputs:
             stored = self.store.get(key)
             frames = stored.object_frames() if stored is not None and kind == "obj" else []
             described.append([key, len(data), len(frames), kind, path, nbytes])
@@ -540,7 +546,7 @@ class Worker:
             batch, self.done_batch = self.done_batch, []
             self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))
         tokens = self.persist_tokens
-        if self.persists:
+        if tokens or self.persists.batch_due(time.monotonic()):
             self._write_records(self.persists.take_due(time.monotonic(), bool(tokens)),
                                 persisted)
         if persisted or tokens:

@@ -59,7 +59,7 @@ class _PackWriter:
         small = self.small
         small += head
         for frame in frames:
-            if memoryview(frame).nbytes < _SMALL:
+            if (len(frame) if type(frame) is bytes else memoryview(frame).nbytes) < _SMALL:
                 small += frame
             else:
                 self.parts.append(small)
@@ -156,7 +156,15 @@ def _writer(folder: str) -> _PackWriter:
 def _add_record(writer: _PackWriter, folder: str, task_key: bytes, writes: list,
                 described: list, frames: list) -> None:
     if len(described) == 1 and len(writes) == 1 and described[0][0] == writes[0]:
-        ordered = described                # the usual task: one result
+        ordered = described                # the usual task: one result...
+        if described[0][3] == "obj":       # ...an object: its frames are the payload
+            _, start, count = described[0][:3]
+            chunk = frames if start == 0 and count == len(frames) else \
+                frames[start:start + count]
+            header = _packer.pack([task_key, [["obj", [
+                len(f) if type(f) is bytes else memoryview(f).nbytes for f in chunk]]]])
+            writer.add(_PREFIX.pack(MAGIC, len(header)) + header, chunk)
+            return
     else:
         by_key = {output[0]: output for output in described}
         if len(by_key) != len(writes) or any(key not in by_key for key in writes):
