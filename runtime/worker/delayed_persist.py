@@ -26,6 +26,8 @@ from __future__ import annotations
 import os
 from collections import deque
 
+from .persist import append_results
+
 PERSIST_DELAY_ENV = "SUPERSCALAR_PERSIST_DELAY"
 DEFAULT_PERSIST_DELAY = 1.0
 BATCH_SECONDS = 0.2     # delayed records wait between `delay` and `delay` + this
@@ -87,6 +89,31 @@ class PersistQueue:
         by_key = self._by_key
         for output in described:
             by_key[output[0]] = record
+
+    def add_outputs(self, task_id: int, persist: list, outputs: list, store, now: float) -> None:
+        """add() for an ExecResult's outputs, their frames read from the worker's store
+        (shared-memory outputs included)."""
+        if len(outputs) == 1 and outputs[0][3] == "obj":     # the usual task: one object
+            key, _, _, kind, path, nbytes = outputs[0]
+            stored = store.get(key)
+            frames = stored.object_frames() if stored is not None else []
+            self.add(task_id, persist, [[key, 0, len(frames), kind, path, nbytes]], frames, now)
+            return
+        described, data = [], []
+        for key, _, _, kind, path, nbytes in outputs:
+            stored = store.get(key)
+            frames = stored.object_frames() if stored is not None and kind == "obj" else []
+            described.append([key, len(data), len(frames), kind, path, nbytes])
+            data.extend(frames)
+        self.add(task_id, persist, described, data, now)
+
+    @staticmethod
+    def write(records: list) -> list[int]:
+        """Append the records to the packs; the ids of the written ones to report Persisted."""
+        if not records:
+            return []
+        written = append_results([record.as_result() for record in records])
+        return [record.task_id for record, ok in zip(records, written) if ok and record.reported]
 
     def deleted(self, keys) -> None:
         """The master deleted these versions: no task and no fetch will ever read them."""

@@ -30,7 +30,6 @@ from ..transport.framed import (READABLE, WRITABLE, ChannelClosed, ChannelWatch,
 from .lifetime import die_with_parent, exit_description, parent_is_gone
 from .devices import bound_cores, gpu_ids
 from .delayed_persist import PersistQueue, persist_delay_from_environment
-from .persist import append_results
 from .pool import ExecutorPool
 from .shared_values import SharedValue, SharedValueError, raise_fd_limit
 from .store import DataStore
@@ -387,8 +386,8 @@ class Worker:
                 self._satisfy(key)
             self.done_batch.append([task_id, sizes, message.duration])
             if "persist" in entry:
-                self.persists.add(task_id, entry["persist"], *self._persisted_outputs(message),
-                                  time.monotonic())
+                self.persists.add_outputs(task_id, entry["persist"], message.outputs,
+                                          self.store, time.monotonic())
         elif isinstance(message, protocol.ExecFailed):
             failed = protocol.TaskFailed(task_id, message.message, message.traceback,
                                          message.is_group_exception, message.exception_frames)
@@ -418,22 +417,6 @@ class Worker:
         if shared and isinstance(shared, dict):
             fds = [description[1] for description in shared.values()]
             self._send_to_executor(slot, protocol.encode(protocol.Release(fds)))
-
-    def _persisted_outputs(self, message: protocol.ExecResult) -> tuple[list, list]:
-        """(outputs, frames) for persist.append_results, shared outputs' frames included."""
-        outputs = message.outputs
-        if len(outputs) == 1 and outputs[0][3] == "obj":     # the usual task: one object
-            key, _, _, kind, path, nbytes = outputs[0]
-            stored = self.store.get(key)
-            frames = stored.object_frames() if stored is not None else []
-            return [[key, 0, len(frames), kind, path, nbytes]], frames
-        described, data = [], []
-        for key, _, _, kind, path, nbytes in outputs:
-            stored = self.store.get(key)
-            frames = stored.object_frames() if stored is not None and kind == "obj" else []
-            described.append([key, len(data), len(frames), kind, path, nbytes])
-            data.extend(frames)
-        return described, data
 
     def _start_runnable(self) -> None:
         while self.runnable:
@@ -542,26 +525,19 @@ class Worker:
         ones after it, off the path of the next task in a chain."""
         persisted: list = []
         if self.done_batch:
-            self._write_records(self.persists.take_immediate(), persisted)
+            persisted += self.persists.write(self.persists.take_immediate())
             batch, self.done_batch = self.done_batch, []
             self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))
         tokens = self.persist_tokens
         if tokens or self.persists.batch_due(time.monotonic()):
-            self._write_records(self.persists.take_due(time.monotonic(), bool(tokens)),
-                                persisted)
+            persisted += self.persists.write(self.persists.take_due(time.monotonic(),
+                                                                    bool(tokens)))
         if persisted or tokens:
             self.persist_tokens = []        # the ids go first: an answer covers them
             message = protocol.Persisted(persisted, tokens[0] if tokens else 0)
             self.control.send_multipart(protocol.encode(message))
             for token in tokens[1:]:
                 self.control.send_multipart(protocol.encode(protocol.Persisted([], token)))
-
-    @staticmethod
-    def _write_records(records: list, persisted: list) -> None:
-        if records:
-            written = append_results([record.as_result() for record in records])
-            persisted += [record.task_id for record, ok in zip(records, written)
-                          if ok and record.reported]
 
     def _shutdown(self) -> None:
         for slot in self.pool.slots.values():
