@@ -277,9 +277,10 @@ class ZmqBackend(Shell):
                     pass
 
     def admit_task(self) -> None:
-        """Back-pressure: called by the application thread before each submission. It blocks
-        while `max_pending` tasks are submitted and not finished; the I/O thread keeps running
-        meanwhile (commands already posted, results arriving), which is what frees a slot."""
+        """Back-pressure: called by the application thread before each submission. Once
+        `max_pending` tasks are submitted and not finished it blocks until a tenth of them
+        finished; the I/O thread keeps running meanwhile (commands already posted, results
+        arriving), which is what frees the slots."""
         if self.admitted - self._finished_released >= self.max_pending:
             with self._room:
                 self._admission_waits = True
