@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +52,19 @@ def run_program(path: Path, mode: str = "runcompss", args=(), resources=None, ex
         if resources:
             command.append(f"--resources={resources}")
         command += [*extra, str(path), *map(str, args)]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                               env=environment, cwd=cwd or Path(path).parent)
-    return Run(completed.returncode, completed.stdout, completed.stderr, log_dir)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=environment, cwd=cwd or Path(path).parent)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        if mode != "python":
+            process.send_signal(signal.SIGUSR1)     # runcompss prints its threads' stacks
+            time.sleep(1)
+        process.kill()
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{' '.join(command)} did not finish in {timeout} s\nstdout:\n"
+                    f"{stdout[-4000:]}\nstderr (stacks at the end):\n{stderr[-12000:]}")
+    return Run(process.returncode, stdout, stderr, log_dir)
 
 
 @pytest.fixture
