@@ -93,12 +93,6 @@ class PersistQueue:
     def add_outputs(self, task_id: int, persist: list, outputs: list, store, now: float) -> None:
         """add() for an ExecResult's outputs, their frames read from the worker's store
         (shared-memory outputs included)."""
-        if len(outputs) == 1 and outputs[0][3] == "obj":     # the usual task: one object
-            key, _, _, kind, path, nbytes = outputs[0]
-            stored = store.get(key)
-            frames = stored.object_frames() if stored is not None else []
-            self.add(task_id, persist, [[key, 0, len(frames), kind, path, nbytes]], frames, now)
-            return
         described, data = [], []
         for key, _, _, kind, path, nbytes in outputs:
             stored = store.get(key)

@@ -528,10 +528,9 @@ class Worker:
             persisted += self.persists.write(self.persists.take_immediate())
             batch, self.done_batch = self.done_batch, []
             self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))
-        tokens = self.persist_tokens
-        if tokens or self.persists.batch_due(time.monotonic()):
-            persisted += self.persists.write(self.persists.take_due(time.monotonic(),
-                                                                    bool(tokens)))
+        tokens, now = self.persist_tokens, time.monotonic()
+        if tokens or self.persists.batch_due(now):
+            persisted += self.persists.write(self.persists.take_due(now, bool(tokens)))
         if persisted or tokens:
             self.persist_tokens = []        # the ids go first: an answer covers them
             message = protocol.Persisted(persisted, tokens[0] if tokens else 0)

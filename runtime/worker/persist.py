@@ -155,33 +155,39 @@ def _writer(folder: str) -> _PackWriter:
 
 def _add_record(writer: _PackWriter, folder: str, task_key: bytes, writes: list,
                 described: list, frames: list) -> None:
-    if len(described) == 1 and len(writes) == 1 and described[0][0] == writes[0]:
-        ordered = described                # the usual task: one result...
-        if described[0][3] == "obj":       # ...an object: its frames are the payload
-            _, start, count = described[0][:3]
-            chunk = frames if start == 0 and count == len(frames) else \
-                frames[start:start + count]
-            header = _packer.pack([task_key, [["obj", [
-                len(f) if type(f) is bytes else memoryview(f).nbytes for f in chunk]]]])
-            writer.add(_PREFIX.pack(MAGIC, len(header)) + header, chunk)
-            return
+    if len(described) == 1 and len(writes) == 1 and described[0][0] == writes[0] and \
+            described[0][3] == "obj":      # the usual task: one object, its frames the payload
+        _, start, count = described[0][:3]
+        payload = frames if start == 0 and count == len(frames) else frames[start:start + count]
+        layout = [["obj", _sizes(payload)]]
     else:
-        by_key = {output[0]: output for output in described}
-        if len(by_key) != len(writes) or any(key not in by_key for key in writes):
-            raise ValueError(f"outputs {sorted(by_key)} do not match the declared {writes}")
-        ordered = [by_key[key] for key in writes]
+        layout, payload = _layout(folder, task_key, writes, described, frames)
+    header = _packer.pack([task_key, layout])
+    writer.add(_PREFIX.pack(MAGIC, len(header)) + header, payload)
+
+
+def _layout(folder: str, task_key: bytes, writes: list, described: list,
+            frames: list) -> tuple[list, list]:
+    """The record's outputs in the order of `writes`; files linked or copied under files/."""
+    by_key = {output[0]: output for output in described}
+    if len(by_key) != len(writes) or any(key not in by_key for key in writes):
+        raise ValueError(f"outputs {sorted(by_key)} do not match the declared {writes}")
     layout, payload = [], []
-    for index, (_, start, count, kind, path, nbytes) in enumerate(ordered):
+    for index, key in enumerate(writes):
+        _, start, count, kind, path, nbytes = by_key[key]
         if kind == "obj":
             chunk = frames[start:start + count]
-            layout.append(["obj", [memoryview(f).nbytes for f in chunk]])
+            layout.append(["obj", _sizes(chunk)])
             payload += chunk
         else:
             relative = os.path.join(FILES_DIR, f"{bytes(task_key).hex()}-{index}")
             _link_or_copy(kind, path, os.path.join(folder, relative))
             layout.append([kind, relative, nbytes])
-    header = _packer.pack([task_key, layout])
-    writer.add(_PREFIX.pack(MAGIC, len(header)) + header, payload)
+    return layout, payload
+
+
+def _sizes(frames: list) -> list:
+    return [len(f) if type(f) is bytes else memoryview(f).nbytes for f in frames]
 
 
 def _link_or_copy(kind: str, source: str, target: str) -> None:
