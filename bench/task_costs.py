@@ -1,6 +1,7 @@
 """CPU time per task by process role, for the profile write-up in bench/RESULTS.md.
 
     python bench/task_costs.py [--tasks N] [--repeats R] [--before PATH] [--flags=--no_journal]
+                               [--also=--no_journal]
 
 Runs bench/workloads/task_costs.py under runcompss R times (medians), with this checkout and,
 with --before, with another checkout of the project (e.g. `git worktree add /tmp/before <rev>`),
@@ -36,21 +37,29 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--before", help="another checkout to compare with")
     parser.add_argument("--flags", default="", help="runcompss flags for both sides")
+    parser.add_argument("--also", default="", help="flags of one more side, this checkout "
+                        "(e.g. --also=--no_journal: what the journal costs)")
     options = parser.parse_args(argv)
-    trees = {"now": HERE} if not options.before else {"before": options.before, "now": HERE}
-    runs = {name: [] for name in trees}
+    flags = options.flags.split()
+    sides = {"now": (HERE, flags)}
+    if options.before:
+        sides = {"before": (options.before, flags), **sides}
+    if options.also:
+        sides[f"now {options.also}"] = (HERE, flags + options.also.split())
+    runs = {name: [] for name in sides}
     for _ in range(options.repeats):
-        for name, tree in trees.items():
-            runs[name].append(run_once(tree, options.tasks, options.flags.split()))
+        for name, (tree, side_flags) in sides.items():
+            runs[name].append(run_once(tree, options.tasks, side_flags))
     print(f"{options.tasks:,} no-op tasks, median of {options.repeats}; CPU us per task")
     print("| checkout | submit (app thread) | master total | worker | executor | "
-          "sum | tasks/s |")
-    print("|---|---|---|---|---|---|---|")
+          "other (journal writer) | sum | tasks/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, results in runs.items():
         median = {role: statistics.median(r[role] for r in results) for role in ROLES}
-        total = median["master"] + median["worker"] + median["executor"]
+        total = median["master"] + median["worker"] + median["executor"] + median["other"]
         print(f"| {name} | {median['submit']:.0f} | {median['master']:.0f} | "
-              f"{median['worker']:.0f} | {median['executor']:.0f} | {total:.0f} | "
+              f"{median['worker']:.0f} | {median['executor']:.0f} | {median['other']:.0f} | "
+              f"{total:.0f} | "
               f"{median['tasks_per_s']:,.0f} |")
     return 0
 

@@ -15,7 +15,7 @@ def test_batches_insert_rows_and_mark_exactly_the_given_tasks(tmp_path):
     with sqlite3.connect(path) as connection:
         connection.executescript(_SCHEMA)
     tasks = 5000
-    rows = [[1, task_id, task_id.to_bytes(16, "little"), "noop", "done", 0.5, b"", None]
+    rows = [[task_id, task_id.to_bytes(16, "little"), "noop", "done", 0.5, b"", None, None]
             for task_id in range(tasks)]
     marked = {task_id for task_id in range(tasks) if task_id % 3 != 1}
     ordered = sorted(marked)
@@ -23,7 +23,7 @@ def test_batches_insert_rows_and_mark_exactly_the_given_tasks(tmp_path):
                frame(["batch", rows[2500:], [], 1, ordered[:1]]),     # one id: padded
                frame(["batch", [], [], 1, ordered[1:7]]),
                frame(["batch", [], [], 1, ordered[7:]]),               # over one statement
-               frame(["batch", [[2, 0, b"k", "noop", "done", 0.5, b"", None]], [], 2, [0]])]
+               frame(["batch", [[0, b"k", "noop", "done", 0.5, b"", None, None]], [], 2, [0]])]
     serve(path, io.BytesIO(b"".join(batches)), io.BytesIO())
     with sqlite3.connect(path) as connection:
         stored = dict(connection.execute("SELECT task_id, stored FROM tasks WHERE run=1"))

@@ -15,42 +15,50 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, run_program
-from runtime.worker.persist import pack_paths, scan
+from runtime.worker.persist import pack_paths, read_inline, scan
 
 CHAINS, LENGTH = 40, 48
 TOTAL_TASKS = CHAINS + CHAINS * LENGTH + (CHAINS - 1)        # starts, steps, pairwise adds
 
-CHAINS_PROGRAM = f"""
+CHAINS_PROGRAM = """
 import json
 import time
 from pycompss.api.task import task
 from pycompss.api.api import compss_wait_on
 
+PADDING = b"." * {padding}          # 0: small results (inline records), else pack records
+
+def number(value):
+    return value[0] if isinstance(value, tuple) else value
+
 @task(returns=1)
 def start(chain):
-    return chain
+    return (chain, PADDING) if PADDING else chain
 
 @task(returns=1)
 def step(value, chain, position):
     time.sleep(0.003)
-    return (value * 31 + chain * 7 + position) % 1_000_003
+    result = (number(value) * 31 + chain * 7 + position) % 1_000_003
+    return (result, PADDING) if PADDING else result
 
 @task(returns=1)
 def add(a, b):
-    return a + b
+    return number(a) + number(b)
 
 if __name__ == "__main__":
     ends = []
-    for chain in range({CHAINS}):
+    for chain in range({chains}):
         value = start(chain)
-        for position in range({LENGTH}):
+        for position in range({length}):
             value = step(value, chain, position)
         ends.append(value)
     while len(ends) > 1:
         pairs = [add(ends[i], ends[i + 1]) for i in range(0, len(ends) - 1, 2)]
         ends = pairs + ([ends[-1]] if len(ends) % 2 else [])
-    print("RESULT", json.dumps(compss_wait_on(ends[0])))
+    print("RESULT", json.dumps(number(compss_wait_on(ends[0]))))
 """
 
 
@@ -116,10 +124,12 @@ def assert_no_process_mentions(text: str, timeout: float = 10) -> None:
     assert not left, f"processes {left} still run for {text}"
 
 
-def test_resume_after_kill_runs_only_the_unfinished_tasks(program, tmp_path):
+@pytest.mark.parametrize("padding", [0, 2048], ids=["inline-records", "pack-records"])
+def test_resume_after_kill_runs_only_the_unfinished_tasks(program, tmp_path, padding):
     """Records written at once (delay 0, as before delayed persistence): half of the tasks
-    are persisted when the master dies. tests/test_persist_delay.py covers the delay."""
-    path = program(CHAINS_PROGRAM)
+    are persisted when the master dies. Small results travel inline into their journal rows,
+    larger ones go to packs; tests/test_persist_delay.py covers the delay."""
+    path = program(CHAINS_PROGRAM.format(padding=padding, chains=CHAINS, length=LENGTH))
     log_dir = tmp_path / f"logs-{path.stem}"           # where run_program puts it too
     first = subprocess.Popen(runcompss_command(path, f"--log_dir={log_dir}"),
                              env=environment(SUPERSCALAR_PERSIST_DELAY="0"), cwd=tmp_path,
@@ -135,13 +145,16 @@ def test_resume_after_kill_runs_only_the_unfinished_tasks(program, tmp_path):
     assert_no_process_mentions(str(log_dir / "journal"))   # the journal writer exited too
 
     # What the killed run left: a readable journal, and every task it says finished has a
-    # complete record of its outputs on disk.
+    # complete record of its outputs on disk: in a pack, or (small outputs) in its own row.
     with journal(log_dir) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         finished = set(statuses(connection, 1)["persisted"])
+        inline = {bytes(key): read_inline(record) for key, record in connection.execute(
+            "SELECT key, outputs FROM tasks WHERE run=1 AND outputs IS NOT NULL")}
     persisted = {key for pack in pack_paths(str(log_dir / "journal" / "outputs"))
                  for key, _, _ in scan(pack)[0]}
-    assert finished <= persisted
+    assert finished <= persisted | set(inline)
+    assert (set(inline) if padding == 0 else persisted) >= finished    # the expected kind
     assert 0 < len(finished) < TOTAL_TASKS
 
     sequential = run_program(path, mode="python", timeout=120)

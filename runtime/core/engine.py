@@ -61,15 +61,22 @@ class Engine:
         self._releasing = False
         self.finished = 0                # DONE + FAILED + CANCELLED, for back-pressure
         self._barrier_waiters: list = []
-        self._observers: list = []
+        self._observers: list = []                   # called on every transition
+        self._observers_of: dict[TaskState, list] = {}   # called on transitions into a state
         # Waiting tasks that may be sent ahead to the worker running all their producers, so
         # the worker starts them without a round trip through the master (see _pipeline).
         self._pipeline_candidates: deque = deque()
 
     # ---- observers (graph, traces, monitor, provenance subscribe here) -------------------
-    def subscribe(self, observer) -> None:
-        """`observer(task, old_state, new_state, cause)` is called on every transition."""
-        self._observers.append(observer)
+    def subscribe(self, observer, states=None) -> None:
+        """`observer(task, old_state, new_state, cause)` is called on every transition, or with
+        `states` only on those into one of them: a task makes several transitions, and an
+        observer that wants only its end (the journal) must not cost a call on each."""
+        if states is None:
+            self._observers.append(observer)
+            return
+        for state in states:
+            self._observers_of.setdefault(state, []).append(observer)
 
     def _move(self, task: TaskRecord, new: TaskState, cause: str) -> None:
         history = task.history
@@ -79,6 +86,10 @@ class Engine:
         history.append((new, cause))
         for observer in self._observers:
             observer(task, old, new, cause)
+        targeted = self._observers_of.get(new)
+        if targeted is not None:
+            for observer in targeted:
+                observer(task, old, new, cause)
 
     # ---- application side -----------------------------------------------------------------
     def add_master_value(self, key: str, nbytes: int) -> None:

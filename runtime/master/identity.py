@@ -140,10 +140,21 @@ def task_key(call, seeded_hasher, read_identities: list) -> bytes:
     names (d3v1, write keys) never matter. Runs once per task: kept to a few C calls."""
     entry = call.entry
     args, kwargs = entry["args"], entry["kwargs"]
-    if call.reads or not _all_captured(args) or (kwargs and not _all_captured(kwargs.values())):
-        positions = {key: index for index, key in enumerate(call.reads)}
-        args = [_canonical(d, positions) for d in args]
-        kwargs = [[name, _canonical(d, positions)] for name, d in kwargs.items()]
+    reads = call.reads
+    if reads or not _all_captured(args) or (kwargs and not _all_captured(kwargs.values())):
+        positions = _Positions(reads)
+        canonical = []
+        for descriptor in args:            # a loop: comprehensions are calls in Python 3.11
+            tag = descriptor[0]
+            if tag == "v":
+                canonical.append(descriptor)
+            elif tag == "r":
+                canonical.append(["r", positions[descriptor[1]]])
+            else:
+                canonical.append(_canonical(descriptor, positions))
+        args = canonical
+        kwargs = [[name, _canonical(d, positions)] for name, d in kwargs.items()] \
+            if kwargs else _NO_KWARGS
     else:                                  # only captured values: nothing run-local to replace
         kwargs = list(kwargs.items()) if kwargs else _NO_KWARGS
     frames = call.frames
@@ -164,6 +175,22 @@ def task_key(call, seeded_hasher, read_identities: list) -> bytes:
 
 
 _NO_KWARGS: list = []
+
+
+class _Positions:
+    """Read key -> its position in call.reads: a tuple search for the usual few reads, a
+    dict only for many (a collection of thousands)."""
+
+    __slots__ = ("_reads", "_index")
+
+    def __init__(self, reads):
+        self._reads = reads
+        self._index = {key: index for index, key in enumerate(reads)} if len(reads) > 8 else None
+
+    def __getitem__(self, key: str) -> int:
+        if self._index is None:
+            return self._reads.index(key)
+        return self._index[key]
 
 
 def _all_captured(descriptors) -> bool:

@@ -1,7 +1,8 @@
 """The run's journal: an SQLite database next to the persisted outputs, in one folder.
 
-    <folder>/journal.sqlite     runs, tasks (one row per finished or reused task), the index
-                                of persisted outputs (task key -> pack, offset, length)
+    <folder>/journal.sqlite     runs, tasks (one row per finished or reused task; a small
+                                result's whole record inline in its row), the index of
+                                persisted outputs (task key -> pack, offset, length)
     <folder>/outputs/           packs and copied files (runtime.worker.persist)
 
     I/O thread (engine observer) ─┐  append to a deque (no I/O on the hot path)
@@ -9,14 +10,16 @@
                                       `commit_events` rows ─► writer process (journal_writer):
                                       one transaction per batch ─► journal.sqlite (WAL)
 
+    worker: TasksDone with inline records ─► rows written with their outputs, stored='journal'
     worker: Persisted(task ids) ─► mark_persisted ─► same batches ─► UPDATE tasks SET
                                                        stored='journal' (after the rows)
 
 Why it can be trusted after a kill -9 at any moment: SQLite in WAL mode commits atomically, so
 the next run reads the last committed transaction; a task is written as done only after its
-worker reported it, and marked persisted (stored='journal') only after its worker appended its
-outputs to a pack and said so (workers delay those records and skip dead ones); a resumed run
-reuses a task only when both the persisted mark and a complete pack record exist.
+worker reported it, with its outputs in the same row when they are small, and otherwise marked
+persisted (stored='journal') only after its worker appended its outputs to a pack and said so
+(workers delay those records and skip dead ones); a resumed run reuses a task only when its
+row holds its outputs, or when both the persisted mark and a complete pack record exist.
 (synchronous=NORMAL: durable against the death of any process; a power cut may lose the last
 transactions, which only means those tasks run again.)
 
@@ -36,7 +39,7 @@ import threading
 import time
 from collections import deque
 
-from ..worker.persist import PackReader, pack_paths, scan
+from ..worker.persist import PackReader, pack_paths, read_inline, scan
 from .journal_writer import connect, frame
 
 log = logging.getLogger("superscalar.journal")
@@ -50,7 +53,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT, reused INTEGER DEFAULT 0, ran INTEGER DEFAULT 0, failed INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tasks (
     run INTEGER, task_id INTEGER, key BLOB, name TEXT, status TEXT, finished REAL,
-    inputs BLOB, stored TEXT, PRIMARY KEY (run, task_id)) WITHOUT ROWID;
+    inputs BLOB, stored TEXT, outputs BLOB, PRIMARY KEY (run, task_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS packs (pack INTEGER PRIMARY KEY, name TEXT UNIQUE, scanned INTEGER);
 CREATE TABLE IF NOT EXISTS outputs (key BLOB, pack INTEGER, offset INTEGER, length INTEGER);
 """
@@ -69,6 +72,7 @@ class Journal:
         self.path = os.path.join(folder, DATABASE)
         self._reader = connect(self.path)          # the application thread's lookups
         self._reader.executescript(_SCHEMA)
+        _add_outputs_column(self._reader)
         self._packs = PackReader()
         self.run: int | None = None
         self._writer = _Writer(self.path, commit_seconds, commit_events)
@@ -88,8 +92,9 @@ class Journal:
 
     # ---- tasks (any thread) ---------------------------------------------------------------------
     def record(self, task_id: int, key: bytes, name: str, status: str, inputs: bytes,
-               stored: str | None) -> None:
-        self._writer.add((self.run, task_id, key, name, status, time.time(), inputs, stored))
+               stored: str | None, outputs: bytes | None = None) -> None:
+        """`outputs`: the task's whole record, inline (small outputs), else None."""
+        self._writer.add((task_id, key, name, status, time.time(), inputs, stored, outputs))
 
     def mark_persisted(self, task_ids: list) -> None:
         """These tasks' (already recorded) rows become reusable: their records are on disk."""
@@ -133,6 +138,11 @@ class Journal:
         also records the task as finished with its record reported written, or as reused
         (a resumed run), else a complete record suffices (the cache)."""
         if require_done:
+            row = self._reader.execute(     # an earlier run's: as for packs, indexed once
+                "SELECT outputs FROM tasks WHERE key=? AND outputs IS NOT NULL AND run<? "
+                "LIMIT 1", (key, self.run)).fetchone()
+            if row is not None:
+                return (row[0],)            # inline in the row (read_outputs knows the form)
             return self._reader.execute(
                 "SELECT name, offset, length FROM outputs JOIN packs USING (pack) WHERE key=? "
                 "AND EXISTS (SELECT 1 FROM tasks WHERE tasks.key=? AND (stored='journal' OR "
@@ -141,12 +151,15 @@ class Journal:
                                     "USING (pack) WHERE key=? LIMIT 1", (key,)).fetchone()
 
     def read_outputs(self, location: tuple) -> list:
+        if len(location) == 1:
+            return read_inline(location[0])
         pack, offset, length = location
         return self._packs.read(self.outputs_dir, pack, offset, length)
 
     def discard_outputs(self) -> None:
         """A run that finished has nothing left to resume: free the disk, keep the history."""
         self._writer.execute("DELETE FROM outputs", ())
+        self._writer.execute("UPDATE tasks SET outputs=NULL WHERE outputs IS NOT NULL", ())
         self._writer.execute("DELETE FROM packs", ())
         self._writer.flush()
         shutil.rmtree(self.outputs_dir, ignore_errors=True)
@@ -262,6 +275,13 @@ def _close_writer(process: subprocess.Popen, path: str) -> None:
         code = process.wait()
     if code:
         log.error("the journal writer for %s exited with code %s", path, code)
+
+
+def _add_outputs_column(connection: sqlite3.Connection) -> None:
+    """A journal written before rows held inline outputs gains the column (--resume)."""
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(tasks)")]
+    if "outputs" not in columns:
+        connection.execute("ALTER TABLE tasks ADD COLUMN outputs BLOB")
 
 
 def _drain(queue: deque) -> list:

@@ -11,7 +11,7 @@ is now a few microseconds per task. Safety after a kill -9 of the master: the pi
 this process commits what it received and exits; only rows still in the master's deque are
 lost, and those tasks simply run again on resume.
 
-Wire: u32 length + msgpack [op, ...]: "batch" [[row], ...] [[sql, params], ...] run
+Wire: u32 length + msgpack [op, ...]: "batch" [[row without run], ...] [[sql, params], ...] run
 [task id, ...] (one transaction: rows, statements, then those tasks of the run marked
 persisted) | "flush" token (answered on stdout with the token: all before it is committed).
 """
@@ -24,7 +24,7 @@ import sys
 import msgpack
 
 LENGTH = struct.Struct("<I")
-TASK_COLUMNS = 8
+TASK_COLUMNS = 9
 # One multi-row INSERT per chunk: parameters bound in C, SQLite works once per chunk.
 _ROWS_PER_STATEMENT = 500 if sqlite3.sqlite_version_info >= (3, 32) else 100   # variables cap
 _IDS_PER_STATEMENT = 2048 if _ROWS_PER_STATEMENT == 500 else 512      # a power of two
@@ -43,16 +43,19 @@ def frame(message: list) -> bytes:
     return LENGTH.pack(len(payload)) + payload
 
 
-_insert_statements: dict[int, str] = {}
+_insert_statements: dict[tuple, str] = {}
 
 
-def insert_tasks(connection: sqlite3.Connection, rows: list) -> None:
+def insert_tasks(connection: sqlite3.Connection, run: int, rows: list) -> None:
+    """`rows` without their run, the batch's own: written into the statement, one value
+    fewer to bind per row."""
+    run = int(run)
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         chunk = rows[start:start + _ROWS_PER_STATEMENT]
-        sql = _insert_statements.get(len(chunk))
+        sql = _insert_statements.get((run, len(chunk)))
         if sql is None:
-            values = "(" + ",".join("?" * TASK_COLUMNS) + ")"
-            sql = _insert_statements[len(chunk)] = \
+            values = f"({run}," + ",".join("?" * (TASK_COLUMNS - 1)) + ")"
+            sql = _insert_statements[run, len(chunk)] = \
                 "INSERT OR REPLACE INTO tasks VALUES " + ",".join([values] * len(chunk))
         connection.execute(sql, [value for row in chunk for value in row])
 
@@ -88,7 +91,7 @@ def _apply(connection: sqlite3.Connection, message: list, answers) -> None:
         raise ValueError(f"unknown journal operation {operation!r}")
     _, rows, statements, run, persisted = message
     connection.execute("BEGIN")
-    insert_tasks(connection, rows)
+    insert_tasks(connection, run, rows)
     for sql, parameters in statements:
         connection.execute(sql, parameters)
     mark_persisted(connection, run, persisted)

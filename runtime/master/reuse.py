@@ -7,10 +7,12 @@ memoization (--cache, @task(cache=True)), both decided at submit time from conte
                                         │                        (futures resolve, successors
                                         │                         read them), the task never runs
         otherwise ─► entry["persist"] = [outputs folder, key, writes, journal?]: the worker
-                     that runs it appends its outputs to a pack (journal records after a
-                     delay, and only if still live: runtime/worker/delayed_persist.py); the
-                     engine observer journals its end, and Persisted(task ids) from the
-                     worker marks it reusable (tasks.stored = 'journal').
+                     that runs it sends a small journal record inline with its report
+                     (records(), kept until the observer writes the task's row with it), or
+                     appends its outputs to a pack (journal records after a delay, and only
+                     if still live: runtime/worker/delayed_persist.py); the engine observer
+                     journals its end, and Persisted(task ids) from the worker marks a pack
+                     record reusable (tasks.stored = 'journal').
 
 The engine never sees a reused task, so the resumed run's graph holds only the tasks that run.
 """
@@ -73,6 +75,9 @@ class TaskReuse:
         self.exit_code = 0                   # the application's, set by runcompss
         self.reused = self.cache_hits = self.cache_misses = 0
         self.ran = self.failed = self.cancelled = 0          # counted by the engine observer
+        # task id -> inline record, until the observer puts it in the task's row (a late
+        # reply for a task cancelled meanwhile leaves its few bytes there: rare)
+        self._records: dict[int, bytes] = session.backend.inline_records
         if options.journal_dir:
             self.journal = self._open_journal()
 
@@ -96,8 +101,11 @@ class TaskReuse:
     def before_submit(self, call) -> bool:
         """Key the task; True if its outputs were reused and it must not run."""
         reads = call.reads
-        inputs = [self._identities.get(key) or self._read_identity(key) for key in reads] \
-            if reads else []
+        inputs = []
+        if reads:
+            identities = self._identities
+            for key in reads:                  # a loop: comprehensions are calls in 3.11
+                inputs.append(identities.get(key) or self._read_identity(key))
         try:
             hasher = self._function_hashers.get(call.function_id) or \
                 self._function_hasher(call.function_id)
@@ -226,21 +234,25 @@ class TaskReuse:
 
     # ---- the engine observer (I/O thread) --------------------------------------------------------
     def observe(self, task, old, new, cause) -> None:
+        """Subscribed to the ends of tasks only (DONE, FAILED, CANCELLED)."""
         if new is _DONE:
             self.ran += 1
         elif new is _FAILED:
             self.failed += 1
-        elif new is _CANCELLED:
-            self.cancelled += 1
         else:
-            return
+            self.cancelled += 1
+        record = self._records.pop(task.task_id, None) if self._records else None
         identity = getattr(task.payload, "identity", None)   # None too once kept as lineage
         if identity is None:
             return
         key, inputs, stored = identity
-        # A journal record is marked only when its worker reports it written (persisted())
-        self.journal.record(task.task_id, key, task.name, _STATUS[new], inputs,
-                            stored if new is _DONE and stored != "journal" else None)
+        if new is not _DONE:
+            stored = None
+        elif record is not None:
+            stored = "journal"                  # the row holds its outputs: reusable
+        elif stored == "journal":
+            stored = None                       # until its worker reports it written
+        self.journal.record(task.task_id, key, task.name, _STATUS[new], inputs, stored, record)
 
     def persisted(self, task_ids: list) -> None:
         """Workers wrote these tasks' journal records (I/O thread, backend.on_persisted)."""
@@ -324,5 +336,5 @@ def start_reuse(session, options: ReuseOptions | None, distributed: bool):
         raise
     if reuse.journal is not None:
         session.backend.on_persisted = reuse.persisted
-        session.backend.call(session.backend.engine.subscribe, reuse.observe)
+        session.backend.call(session.backend.engine.subscribe, reuse.observe, tuple(_STATUS))
     return reuse

@@ -75,6 +75,10 @@ class Shell:
         # Called (I/O thread) with task ids whose journal records are now complete in a pack
         # (runtime.master.reuse); None when the run keeps no journal
         self.on_persisted = None
+        # task id -> the small journal record its worker sent inline with its report
+        # (runtime.worker.persist.inline_record), until the journal's observer takes it when
+        # the task is marked done; only journaled tasks have one
+        self.inline_records: dict[int, bytes] = {}
 
     def apply(self, instructions: list) -> None:
         for instruction in instructions:

@@ -333,7 +333,7 @@ class ZmqBackend(Shell):
             handler(*arguments)
         except protocol.ProtocolError as error:
             log.warning("master dropped a malformed message: %s", error)
-        except (TypeError, ValueError, IndexError, AttributeError):
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError):
             # Well-formed frames with fields of the wrong shape: drop, never crash.
             log.exception("master dropped a message it could not handle")
 
@@ -355,8 +355,13 @@ class ZmqBackend(Shell):
             return
         link.last_seen = time.monotonic()
         if isinstance(message, protocol.TasksDone):
-            results = [(task_id, dict(sizes), duration)       # a malformed entry raises here,
-                       for task_id, sizes, duration in message.results]   # before any change
+            results, records = [], []       # a malformed entry raises here, before any change
+            for entry in message.results:
+                results.append((entry[0], dict(entry[1]), entry[2]))
+                if len(entry) > 3:
+                    records.append((entry[0], bytes(memoryview(frames[0])[entry[3]:entry[4]])))
+            if records:
+                self.inline_records.update(records)
             self.apply(self.engine.tasks_done(results))
         elif isinstance(message, protocol.TaskFailed):
             payload = ([bytes(memoryview(f)) for f in frames[:message.exception_frames]],

@@ -156,7 +156,8 @@ class Hello:
 
 @_message(2)
 class TasksDone:
-    # [[task_id, [[key, nbytes], ...], duration_seconds], ...]: batched to save round trips
+    # [[task_id, [[key, nbytes], ...], duration_seconds(, start, end)], ...]: batched to save
+    # round trips; start:end, if given, is the task's inline journal record in frame 0
     results: list
 
 

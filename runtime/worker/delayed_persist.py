@@ -1,11 +1,12 @@
-"""Which finished tasks' outputs a worker appends to the journal's packs, and when.
+"""Which finished tasks' outputs a worker appends to the journal's packs, and when (small
+journal records skip all of this: they travel inline in TasksDone, see done_report.py).
 
-    ExecResult ─► PersistQueue.add ─┬─ cache record, file outputs, delay 0 ─► immediate
-                                    └─ journal record ─► waiting (up to `delay` seconds)
+    DoneReport.flush ─► PersistQueue.add ─┬─ cache record, file outputs, delay 0 ─► immediate
+      (after TasksDone)                   └─ journal record ─► waiting (up to `delay` seconds)
     DeleteData(keys) ─► deleted(): a waiting record whose outputs are all dead is dropped
     GetValues(keys)  ─► fetched(): the application read it, the record is kept regardless
-    end of loop turn ─► take_immediate() (before TasksDone) ... take_due() (after it,
-                        once the oldest record is `BATCH_SECONDS` overdue: one batch)
+    same loop turn   ─► take_immediate() ... take_due() (once the oldest record is
+                        `BATCH_SECONDS` overdue: one batch)
                         ─► persist.append_results ─► Persisted(task ids) to the master
 
 Why delay: in data-heavy programs most outputs are intermediates a successor consumes within
@@ -93,6 +94,16 @@ class PersistQueue:
     def add_outputs(self, task_id: int, persist: list, outputs: list, store, now: float) -> None:
         """add() for an ExecResult's outputs, their frames read from the worker's store
         (shared-memory outputs included)."""
+        if len(outputs) == 1 and self.delay > 0 and len(persist) > 3 and persist[3]:
+            key, _, _, kind, path, nbytes = outputs[0]
+            if kind == "obj":                  # the usual task: one object, delayed
+                stored = store.get(key)
+                frames = stored.object_frames() if stored is not None else []
+                record = PendingRecord(task_id, persist, [[key, 0, len(frames), kind, path,
+                                                           nbytes]], frames, now + self.delay)
+                self._waiting.append(record)
+                self._by_key[key] = record
+                return
         described, data = [], []
         for key, _, _, kind, path, nbytes in outputs:
             stored = store.get(key)

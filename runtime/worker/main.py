@@ -29,7 +29,8 @@ from ..transport.framed import (READABLE, WRITABLE, ChannelClosed, ChannelWatch,
                                  WouldBlock)
 from .lifetime import die_with_parent, exit_description, parent_is_gone
 from .devices import bound_cores, gpu_ids
-from .delayed_persist import PersistQueue, persist_delay_from_environment
+from .delayed_persist import persist_delay_from_environment
+from .done_report import DoneReport
 from .pool import ExecutorPool
 from .shared_values import SharedValue, SharedValueError, raise_fd_limit
 from .store import DataStore
@@ -94,9 +95,7 @@ class Worker:
         self.runnable: deque[_PendingTask] = deque()
         self.waiting_for_key: dict[str, list[_PendingTask]] = {}
         self.peers: dict[str, zmq.Socket] = {}
-        self.done_batch: list = []
-        self.persists = PersistQueue(persist_delay_from_environment())   # see delayed_persist
-        self.persist_tokens: list[int] = []    # PersistNow requests answered this loop turn
+        self.report = DoneReport(persist_delay_from_environment())   # TasksDone, records
         self.running_entries: dict[int, dict] = {}     # sent to an executor, not finished
         self.unflushed: dict[int, object] = {}         # executor id -> slot with output queued
         self.mean_duration = 1.0          # of this worker's tasks; queueing only for short ones
@@ -161,7 +160,7 @@ class Worker:
                 log.warning("master process is gone; worker %s exits", self.worker_id)
                 self.stopping = True
         self._flush_executors()
-        self._flush_done()
+        self.report.flush(self.control, self.store)
         if self.channel_fd is not None and self.control.wants_to_write:
             self.watch.update(self.control)
 
@@ -195,14 +194,14 @@ class Worker:
             for entry in message.tasks:
                 self._accept_task(entry, frames)
         elif isinstance(message, protocol.GetValues):
-            self.persists.fetched(message.keys)
+            self.report.fetched(message.keys)
             protocol.send(self.control, self._values_reply(message.keys))
         elif isinstance(message, protocol.DeleteData):
             for key in message.keys:
                 self.store.delete(key)
-            self.persists.deleted(message.keys)
+            self.report.deleted(message.keys)
         elif isinstance(message, protocol.PersistNow):
-            self.persist_tokens.append(message.token)
+            self.report.persist_now(message.token)
         elif isinstance(message, protocol.Cancel):
             self._cancel(message.task_id)
         elif isinstance(message, protocol.Stop):
@@ -384,10 +383,8 @@ class Worker:
                     self.store.put_path(key, kind, path, nbytes)
                 sizes.append([key, nbytes])
                 self._satisfy(key)
-            self.done_batch.append([task_id, sizes, message.duration])
-            if "persist" in entry:
-                self.persists.add_outputs(task_id, entry["persist"], message.outputs,
-                                          self.store, time.monotonic())
+            self.report.add(task_id, sizes, message.duration, entry.get("persist"),
+                            message.outputs, frames, bool(adopted))
         elif isinstance(message, protocol.ExecFailed):
             failed = protocol.TaskFailed(task_id, message.message, message.traceback,
                                          message.is_group_exception, message.exception_frames)
@@ -518,25 +515,6 @@ class Worker:
         failed = protocol.TaskFailed(entry["id"], f"RuntimeError: task {entry['name']}: {message}",
                                      f"task {entry['name']}: {message}\n", False, 0)
         self.control.send_multipart(protocol.encode(failed))
-
-    def _flush_done(self) -> None:
-        """End of a loop turn: report finished tasks, then persist what is due. Records that
-        are not delayed are written before the report (delay 0 keeps the old order); delayed
-        ones after it, off the path of the next task in a chain."""
-        persisted: list = []
-        if self.done_batch:
-            persisted += self.persists.write(self.persists.take_immediate())
-            batch, self.done_batch = self.done_batch, []
-            self.control.send_multipart(protocol.encode(protocol.TasksDone(batch)))
-        tokens, now = self.persist_tokens, time.monotonic()
-        if tokens or self.persists.batch_due(now):
-            persisted += self.persists.write(self.persists.take_due(now, bool(tokens)))
-        if persisted or tokens:
-            self.persist_tokens = []        # the ids go first: an answer covers them
-            message = protocol.Persisted(persisted, tokens[0] if tokens else 0)
-            self.control.send_multipart(protocol.encode(message))
-            for token in tokens[1:]:
-                self.control.send_multipart(protocol.encode(protocol.Persisted([], token)))
 
     def _shutdown(self) -> None:
         for slot in self.pool.slots.values():

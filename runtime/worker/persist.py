@@ -1,24 +1,28 @@
-"""Persisted task outputs: append-only pack files written by whoever ran the task.
+"""Persisted task outputs: append-only pack files written by whoever ran the task, or, for
+small journal records, bytes the master stores in the task's own journal row.
 
     worker (or the sequential backend)                        master, next run (--resume, cache)
-    ExecResult ─► store ─► pending records ─► at the end of      scan(pack) ─► index (journal.py)
-                           the loop turn: append_results()       read(pack, offset, length)
-                           (one writev), then TasksDone            ─► frames (mmap slices), paths
+    ExecResult ─► store ─► done_report: small journal record   scan(pack) ─► index (journal.py)
+                           ─► inline_record() in TasksDone     read(pack, offset, length)
+                           other records ─► PersistQueue ─►      ─► frames (mmap slices), paths
+                           append_results() (one writev)       read_inline(journal row)
                   <store>/outputs/pack-<host>-<pid>-<token>.ssp
                   <store>/outputs/files/<task key>-<index>        (FILE/DIRECTORY outputs)
 
 Why here and why like this: the worker already holds the outputs' bytes, so persisting costs an
 append, and the master never fetches results it does not need. Records are written in the
-loop turn that reports their tasks, just before the report: a task the master hears of is
-persisted, and a chain's next task has already started, so the write is off its critical path.
-One record holds every output of a task, so a complete record proves the task finished; a
-kill -9 can only leave a truncated record at the end of a pack, which a scan stops at. 10^6
-small outputs become a few large files (one per worker process), not 10^6 files. Large arrays
-are read back through mmap: a resumed run touches only the pages it sends on.
+loop turn that reports their tasks, just after the report, so the write is off the critical
+path of a chain's next task. One record holds every output of a task, so a complete record
+proves the task finished; a kill -9 can only leave a truncated record at the end of a pack,
+which a scan stops at. 10^6 small outputs become a few large files (one per worker process),
+not 10^6 files. Large arrays are read back through mmap: a resumed run touches only the pages
+it sends on. A result of at most INLINE_LIMIT bytes costs less to carry to the master in the
+report it is part of anyway than to track, delay, append and report on its own.
 
 Record layout: MAGIC, u32 header length, msgpack header [task_key, [output, ...]], payload.
 An output is ["obj", [frame lengths]] (frames follow in the payload, in order) or
-[kind, relative path, nbytes] for a file or directory linked or copied under files/.
+[kind, relative path, nbytes] for a file or directory linked or copied under files/. An
+inline record is a whole record, or ONE_FRAME + the frame of a task's one object.
 """
 from __future__ import annotations
 
@@ -97,17 +101,26 @@ def append_results(results: list) -> list[bool]:
     resume."""
     writers: dict = {}
     written = [False] * len(results)
+    folder = writer = indices = None
     for index, (persist, described, frames) in enumerate(results):
-        folder, task_key, writes = persist[0], persist[1], persist[2]
+        if persist[0] != folder:
+            folder = persist[0]
+            try:
+                writer, indices = writers.get(folder) or \
+                    writers.setdefault(folder, (_writer(folder), []))
+            except OSError as error:
+                _warn_once(folder, f"could not persist task outputs in {folder}: {error}; "
+                                   f"such tasks run again on resume")
+                folder = None
+                continue
         try:
-            writer = writers.get(folder)
-            if writer is None:
-                writer = writers[folder] = (_writer(folder), [])
-            _add_record(writer[0], folder, task_key, writes, described, frames)
-            writer[1].append(index)
+            _add_record(writer, folder, persist[1], persist[2], described, frames)
         except Exception as error:   # disk full, permissions: the task itself succeeded
-            _warn_once(folder, f"could not persist the outputs of task {bytes(task_key).hex()} "
-                               f"in {folder}: {error}; such tasks run again on resume")
+            _warn_once(folder, f"could not persist the outputs of task "
+                               f"{bytes(persist[1]).hex()} in {folder}: {error}; such tasks "
+                               f"run again on resume")
+            continue
+        indices.append(index)
     for writer, indices in writers.values():
         try:
             writer.write()
@@ -136,6 +149,43 @@ def append_record(entry: dict, outputs: list) -> bool:
         bool(persist[3])
 
 
+INLINE_LIMIT = 512      # a journal record of at most this many payload bytes goes inline
+ONE_FRAME = b"\0"       # an inline record that is one object's one frame, no header
+
+
+def inline_record(persist: list, described: list, frames: list) -> list | None:
+    """A journal record small enough to travel inside the worker's TasksDone and be stored in
+    the task's own journal row, as parts to join, or None (the record goes to a pack,
+    delayed). Why: a tiny result costs less to send on than to track, delay, append and
+    report on its own; the row and its outputs then commit in one transaction, with no
+    persisted mark. The usual task (one object, one frame) is sent as ONE_FRAME + the frame:
+    no header to build per task (read_inline knows both forms)."""
+    if len(persist) < 4 or not persist[3]:
+        return None
+    if len(described) == 1 and described[0][2] == 1 and described[0][3] == "obj":
+        frame = frames[described[0][1]]
+        size = len(frame) if type(frame) is bytes else memoryview(frame).nbytes
+        return [ONE_FRAME, frame] if size <= INLINE_LIMIT else None
+    total = 0
+    for output in described:
+        if output[3] != "obj":
+            return None
+        for frame in frames[output[1]:output[1] + output[2]]:
+            total += len(frame) if type(frame) is bytes else memoryview(frame).nbytes
+    if total > INLINE_LIMIT:
+        return None
+    head, payload = _record(None, persist[1], persist[2], described, frames)
+    return [head, *payload]
+
+
+def read_inline(record: bytes) -> list:
+    """An inline record (inline_record) as read_record returns it."""
+    if record[:1] == ONE_FRAME:
+        frame = memoryview(record)[1:]
+        return [("obj", [frame], None, frame.nbytes)]
+    return read_record(record, "", "a journal row")
+
+
 _warned: set = set()
 
 
@@ -155,15 +205,31 @@ def _writer(folder: str) -> _PackWriter:
 
 def _add_record(writer: _PackWriter, folder: str, task_key: bytes, writes: list,
                 described: list, frames: list) -> None:
-    if len(described) == 1 and len(writes) == 1 and described[0][0] == writes[0] and \
-            described[0][3] == "obj":      # the usual task: one object, its frames the payload
+    if len(described) == 1 and len(frames) == 1 and type(frames[0]) is bytes and \
+            len(frames[0]) < _SMALL and described[0][3] == "obj" and len(writes) == 1 and \
+            described[0][0] == writes[0]:   # the usual task, one small frame: into the buffer
+        frame = frames[0]
+        header = _packer.pack([task_key, [["obj", [len(frame)]]]])
+        small = writer.small
+        small += _PREFIX.pack(MAGIC, len(header))
+        small += header
+        small += frame
+        return
+    writer.add(*_record(folder, task_key, writes, described, frames))
+
+
+def _record(folder: str | None, task_key: bytes, writes: list, described: list,
+            frames: list) -> tuple[bytes, list]:
+    """A record's head (MAGIC, header length, header) and its payload frames."""
+    if len(described) == 1 and described[0][3] == "obj" and len(writes) == 1 and \
+            described[0][0] == writes[0]:      # the usual task: one object, its frames
         _, start, count = described[0][:3]
         payload = frames if start == 0 and count == len(frames) else frames[start:start + count]
         layout = [["obj", _sizes(payload)]]
     else:
         layout, payload = _layout(folder, task_key, writes, described, frames)
     header = _packer.pack([task_key, layout])
-    writer.add(_PREFIX.pack(MAGIC, len(header)) + header, payload)
+    return _PREFIX.pack(MAGIC, len(header)) + header, payload
 
 
 def _layout(folder: str, task_key: bytes, writes: list, described: list,
@@ -252,6 +318,33 @@ def scan(path: str, start: int = 0) -> tuple[list, int]:
     return records, offset
 
 
+def read_record(view, folder: str, where: str) -> list:
+    """One whole record (from a pack, or inline in a journal row) as [(kind, frames or None,
+    path or None, nbytes)] in the task's write order; ValueError if it is not one."""
+    view = memoryview(view)
+    if view.nbytes < _PREFIX.size:
+        raise ValueError(f"no record at {where}")
+    magic, header_length = _PREFIX.unpack(view[:_PREFIX.size])
+    position = _PREFIX.size + header_length
+    if magic != MAGIC or position > view.nbytes:
+        raise ValueError(f"no record at {where}")
+    _, described = msgpack.unpackb(view[_PREFIX.size:position], raw=False)
+    outputs = []
+    for item in described:
+        if item[0] == "obj":
+            frames = []
+            for size in item[1]:
+                frames.append(view[position:position + size])
+                position += size
+            outputs.append(("obj", frames, None, sum(item[1])))
+        else:
+            kind, relative, nbytes = item
+            outputs.append((kind, None, os.path.join(folder, relative), nbytes))
+    if position != view.nbytes:
+        raise ValueError(f"a truncated record at {where}")
+    return outputs
+
+
 class PackReader:
     """Reads records back; maps each pack once so object frames are slices of the file."""
 
@@ -261,24 +354,7 @@ class PackReader:
     def read(self, folder: str, pack: str, offset: int, length: int) -> list:
         """[(kind, frames or None, path or None, nbytes)] in the task's write order."""
         view = memoryview(self._map(os.path.join(folder, pack), offset + length))
-        view = view[offset:offset + length]
-        magic, header_length = _PREFIX.unpack(view[:_PREFIX.size])
-        if magic != MAGIC:
-            raise ValueError(f"no record at {pack}:{offset}")
-        position = _PREFIX.size + header_length
-        _, described = msgpack.unpackb(view[_PREFIX.size:position], raw=False)
-        outputs = []
-        for item in described:
-            if item[0] == "obj":
-                frames = []
-                for size in item[1]:
-                    frames.append(view[position:position + size])
-                    position += size
-                outputs.append(("obj", frames, None, sum(item[1])))
-            else:
-                kind, relative, nbytes = item
-                outputs.append((kind, None, os.path.join(folder, relative), nbytes))
-        return outputs
+        return read_record(view[offset:offset + length], folder, f"{pack}:{offset}")
 
     def _map(self, path: str, needed: int) -> mmap.mmap:
         mapped = self._maps.get(path)

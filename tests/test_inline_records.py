@@ -1,0 +1,75 @@
+"""Small journal records travel inline (worker report -> the task's journal row) and read back
+exactly; anything else goes to packs. The end-to-end paths (kill, resume, snapshot) are in
+tests/test_resume.py, run with both kinds of records."""
+from __future__ import annotations
+
+import pickle
+import sqlite3
+
+import numpy as np
+
+from runtime.master.journal import Journal
+from runtime.worker.persist import INLINE_LIMIT, inline_record, read_inline
+
+KEY = bytes(range(16))
+
+
+def joined(parts) -> bytes:
+    return b"".join(bytes(part) for part in parts)
+
+
+def test_one_small_object_round_trips_without_a_header():
+    frame = pickle.dumps({"answer": 42})
+    parts = inline_record(["/out", KEY, ["d1v1"], True], [["d1v1", 0, 1, "obj", None, 9]],
+                          [frame])
+    (kind, frames, path, nbytes), = read_inline(joined(parts))
+    assert (kind, path, nbytes) == ("obj", None, len(frame))
+    assert pickle.loads(joined(frames)) == {"answer": 42}
+
+
+def test_several_outputs_and_frames_keep_the_declared_order():
+    """Outputs described out of order, one of them in two frames (pickle 5 buffers)."""
+    first, second = pickle.dumps("first"), [pickle.dumps([1, 2]), b"\x01\x02"]
+    frames = [*second, first]
+    described = [["d2v1", 0, 2, "obj", None, 11], ["d1v1", 2, 1, "obj", None, len(first)]]
+    parts = inline_record(["/out", KEY, ["d1v1", "d2v1"], True], described, frames)
+    outputs = read_inline(joined(parts))
+    assert [joined(frames) for _, frames, _, _ in outputs] == [first, b"".join(second)]
+    assert [nbytes for *_, nbytes in outputs] == [len(first), sum(map(len, second))]
+
+
+def test_large_file_cache_and_unjournaled_records_do_not_go_inline():
+    big = pickle.dumps(np.zeros(INLINE_LIMIT))
+    journal = ["/out", KEY, ["d1v1"], True]
+    assert inline_record(journal, [["d1v1", 0, 1, "obj", None, len(big)]], [big]) is None
+    assert inline_record(journal, [["d1v1", 0, 0, "file", "/tmp/f", 3]], []) is None
+    small = pickle.dumps(1)
+    for persist in (["/cache", KEY, ["d1v1"]], ["/out", KEY, ["d1v1"], False]):
+        assert inline_record(persist, [["d1v1", 0, 1, "obj", None, 5]], [small]) is None
+
+
+def test_a_journal_from_before_inline_records_gains_the_column(tmp_path):
+    folder = tmp_path / "journal"
+    folder.mkdir()
+    with sqlite3.connect(folder / "journal.sqlite") as connection:
+        connection.execute("CREATE TABLE tasks (run INTEGER, task_id INTEGER, key BLOB, "
+                           "name TEXT, status TEXT, finished REAL, inputs BLOB, stored TEXT, "
+                           "PRIMARY KEY (run, task_id)) WITHOUT ROWID")
+    journal = Journal(str(folder))
+    try:
+        journal.start_run("app.py", [])
+        journal.record(1, KEY, "square", "done", b"", "journal",
+                       joined(inline_record(["/out", KEY, ["d1v1"], True],
+                                            [["d1v1", 0, 1, "obj", None, 5]],
+                                            [pickle.dumps(7)])))
+        journal.flush()
+    finally:
+        journal.close()
+    reopened = Journal(str(folder))
+    try:
+        reopened.run = 2                       # a later run sees the row's outputs
+        location = reopened.lookup(KEY, require_done=True)
+        (_, frames, _, _), = reopened.read_outputs(location)
+        assert pickle.loads(joined(frames)) == 7
+    finally:
+        reopened.close()
