@@ -7,14 +7,17 @@
             runcompss --no_journal bench/workloads/<w>.py SIZE    plain: no keys, no journal
             runcompss              bench/workloads/<w>.py SIZE    journaled (the default):
                                    content keys, SQLite journal, outputs persisted in packs
-    -> workload, plain, journaled, ratio = journaled time / plain time (1.10: 10% slower),
-       from the medians and from the best run of each side
+    -> workload, plain, journaled, ratios = journaled time / plain time (1.10: 10% slower):
+       of the medians, of the best runs, the median of the R alternated pairs' own ratios, and
+       the ratio of the CPU seconds all of a run's processes used (start-up included)
 
 Each run gets a fresh --log_dir on the same disk as ~/.COMPSs, as a real run would. The timed
 region is bench/run.py's (submission to results, after a warm-up task), so the journal's start
-(opening SQLite) and end (final commit) are outside it. On a shared machine other work only
-ever slows a run down: the best run of each side is the least disturbed estimate, the median
-the typical one; both are printed.
+(opening SQLite) and end (final commit) are outside it; they are inside the CPU seconds. On a
+shared machine other work only ever slows a run down: the best run of each side is the least
+disturbed estimate, the median the typical one. The paired ratio compares each journaled run
+with the plain run just before it, so load that drifts over minutes cancels out; CPU seconds
+hardly depend on other work at all.
 """
 import argparse
 import statistics
@@ -23,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import run as core          # bench/run.py: workloads, process handling, BENCH records
+from overhead_secure import Side   # one side's runs and their CPU seconds
 
 TARGET = 1.10
 
@@ -38,17 +42,19 @@ def parse_args(argv):
 
 
 def measure_pair(workload, size, repeats):
-    plain, journaled = core.Outcome(), core.Outcome()
+    plain, journaled = Side(), Side()
     script = [f"bench/workloads/{workload.script}.py", str(size)]
     for _ in range(repeats):
-        for outcome, flags in ((plain, ["--no_journal"]), (journaled, [])):
-            if outcome.failure:
-                continue
+        for side, flags in ((plain, ["--no_journal"]), (journaled, [])):
             with tempfile.TemporaryDirectory(prefix="overhead-journal-") as logs:
-                command = core.runcompss_command() + flags + [f"--log_dir={logs}"] + script
-                core.collect(outcome, core.run_process(command, core.RUN_TIMEOUT_S),
-                             core.RUN_TIMEOUT_S)
+                side.run(core.runcompss_command() + flags + [f"--log_dir={logs}"] + script)
     return plain, journaled
+
+
+def paired_ratio(workload, plain: Side, journaled: Side) -> float:
+    """The median over repeats of journaled time / plain time of the same repeat."""
+    pairs = zip(plain.outcome.values, journaled.outcome.values)
+    return statistics.median(time_ratio(workload, before, after) for before, after in pairs)
 
 
 def best(workload, outcome):
@@ -62,29 +68,37 @@ def time_ratio(workload, plain: float, journaled: float) -> float:
 
 def render(rows):
     lines = ["| workload | size | plain (--no_journal), median / best | journaled, median / best "
-             "| time ratio, medians | time ratio, best runs |", "|---|---|---|---|---|---|"]
+             "| time ratio, medians | time ratio, best runs | time ratio, median of pairs "
+             "| CPU seconds ratio, medians |", "|---|---|---|---|---|---|---|---|"]
     for workload, size, plain, journaled in rows:
         cells = []
-        for outcome in (plain, journaled):
+        for side in (plain, journaled):
+            outcome = side.outcome
             cells.append(f"{core.format_number(statistics.median(outcome.values))} / "
                          f"{core.format_number(best(workload, outcome))} {outcome.unit}"
                          if outcome.ok else f"FAILED: {outcome.failure}")
-        ratios = ["n/a", "n/a"]
-        if plain.ok and journaled.ok:
-            medians = (statistics.median(plain.values), statistics.median(journaled.values))
-            bests = (best(workload, plain), best(workload, journaled))
-            ratios = [f"{time_ratio(workload, *medians):.3f}", f"{time_ratio(workload, *bests):.3f}"]
+        ratios = ["n/a"] * 4
+        if plain.outcome.ok and journaled.outcome.ok:
+            medians = (statistics.median(plain.outcome.values),
+                       statistics.median(journaled.outcome.values))
+            bests = (best(workload, plain.outcome), best(workload, journaled.outcome))
+            cpu = statistics.median(journaled.cpu_seconds) / statistics.median(plain.cpu_seconds)
+            ratios = [f"{time_ratio(workload, *medians):.3f}",
+                      f"{time_ratio(workload, *bests):.3f}",
+                      f"{paired_ratio(workload, plain, journaled):.3f}", f"{cpu:.3f}"]
         lines.append(f"| ({workload.key}) {workload.title} | {size:,} {workload.size_unit} | "
-                     f"{cells[0]} | {cells[1]} | {ratios[0]} | {ratios[1]} |")
+                     f"{cells[0]} | {cells[1]} | {' | '.join(ratios)} |")
     return "\n".join(lines)
 
 
 def render_runs(rows):
     lines = []
     for workload, _, plain, journaled in rows:
-        for side, outcome in (("plain", plain), ("journaled", journaled)):
+        for name, side in (("plain", plain), ("journaled", journaled)):
+            outcome = side.outcome
             runs = ", ".join(core.format_number(value) for value in outcome.values)
-            lines.append(f"- ({workload.key}) {side}: {runs} {outcome.unit}")
+            cpu = ", ".join(f"{value:.2f}" for value in side.cpu_seconds)
+            lines.append(f"- ({workload.key}) {name}: {runs} {outcome.unit}; CPU s: {cpu}")
             if outcome.failure_detail:
                 lines.append(f"  failure: {outcome.failure}\n```\n{outcome.failure_detail}\n```")
     return "\n".join(lines)
@@ -117,7 +131,8 @@ def main(argv=None):
             f"is shared: other work skews the figures)", "", table, "", render_runs(rows), ""])
         args.output.write_text(text)
         print(f"\n[overhead] written to {args.output}")
-    failed = any(not (plain.ok and journaled.ok) for _, _, plain, journaled in rows)
+    failed = any(not (plain.outcome.ok and journaled.outcome.ok)
+                 for _, _, plain, journaled in rows)
     return 1 if failed else 0
 
 

@@ -48,28 +48,50 @@ def test_large_file_cache_and_unjournaled_records_do_not_go_inline():
         assert inline_record(persist, [["d1v1", 0, 1, "obj", None, 5]], [small]) is None
 
 
-def test_a_journal_from_before_inline_records_gains_the_column(tmp_path):
+def small_record(value) -> bytes:
+    return joined(inline_record(["/out", KEY, ["d1v1"], True], [["d1v1", 0, 1, "obj", None, 5]],
+                                [pickle.dumps(value)]))
+
+
+def journaled_run(folder, value=None, discard=False) -> tuple:
+    """One run of a journal: records KEY's task with an inline result if `value` is given,
+    looks KEY up first; returns (what the lookup found, read back, or None) and the run."""
+    journal = Journal(str(folder))
+    try:
+        run = journal.start_run("app.py", [])
+        location = journal.lookup(KEY, require_done=True)
+        found = None
+        if location is not None:
+            (_, frames, _, _), = journal.read_outputs(location)
+            found = pickle.loads(joined(frames))
+        if value is not None:
+            journal.record(1, KEY, "square", "done", b"", "journal", small_record(value))
+        if discard:
+            journal.discard_outputs()
+        journal.flush()
+    finally:
+        journal.close()
+    return found, run
+
+
+def test_a_journal_from_before_inline_records_gains_their_columns(tmp_path):
     folder = tmp_path / "journal"
     folder.mkdir()
     with sqlite3.connect(folder / "journal.sqlite") as connection:
         connection.execute("CREATE TABLE tasks (run INTEGER, task_id INTEGER, key BLOB, "
                            "name TEXT, status TEXT, finished REAL, inputs BLOB, stored TEXT, "
                            "PRIMARY KEY (run, task_id)) WITHOUT ROWID")
-    journal = Journal(str(folder))
-    try:
-        journal.start_run("app.py", [])
-        journal.record(1, KEY, "square", "done", b"", "journal",
-                       joined(inline_record(["/out", KEY, ["d1v1"], True],
-                                            [["d1v1", 0, 1, "obj", None, 5]],
-                                            [pickle.dumps(7)])))
-        journal.flush()
-    finally:
-        journal.close()
-    reopened = Journal(str(folder))
-    try:
-        reopened.run = 2                       # a later run sees the row's outputs
-        location = reopened.lookup(KEY, require_done=True)
-        (_, frames, _, _), = reopened.read_outputs(location)
-        assert pickle.loads(joined(frames)) == 7
-    finally:
-        reopened.close()
+        connection.execute("CREATE TABLE runs (run INTEGER PRIMARY KEY, application TEXT, "
+                           "arguments TEXT, started REAL, finished REAL, status TEXT, "
+                           "reused INTEGER DEFAULT 0, ran INTEGER DEFAULT 0, "
+                           "failed INTEGER DEFAULT 0)")
+    assert journaled_run(folder, value=7) == (None, 1)
+    assert journaled_run(folder) == (7, 2)          # a later run reads the row's outputs
+
+
+def test_inline_outputs_are_reused_only_until_a_run_discards_its_outputs(tmp_path):
+    """A run that succeeded discards what it persisted: packs are deleted, and rows' inline
+    outputs (kept as history) are never reused again, like the packs."""
+    assert journaled_run(tmp_path, value=7, discard=True) == (None, 1)
+    assert journaled_run(tmp_path, value=8) == (None, 2)
+    assert journaled_run(tmp_path) == (8, 3)

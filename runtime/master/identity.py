@@ -161,7 +161,8 @@ def task_key(call, seeded_hasher, read_identities: list) -> bytes:
     if frames and _TRACKERS_BY_CLASS_DATA:
         frames = _stable_frames(frames)
     if len(frames) == 1:                   # the usual call: one captured frame
-        sizes = [memoryview(frames[0]).nbytes]
+        frame = frames[0]
+        sizes = [len(frame) if type(frame) is bytes else memoryview(frame).nbytes]
     else:
         sizes = [len(f) if type(f) is bytes else memoryview(f).nbytes for f in frames]
     hasher = seeded_hasher.copy()

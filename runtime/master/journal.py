@@ -50,7 +50,8 @@ OUTPUTS = "outputs"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run INTEGER PRIMARY KEY, application TEXT, arguments TEXT, started REAL, finished REAL,
-    status TEXT, reused INTEGER DEFAULT 0, ran INTEGER DEFAULT 0, failed INTEGER DEFAULT 0);
+    status TEXT, reused INTEGER DEFAULT 0, ran INTEGER DEFAULT 0, failed INTEGER DEFAULT 0,
+    discarded INTEGER DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tasks (
     run INTEGER, task_id INTEGER, key BLOB, name TEXT, status TEXT, finished REAL,
     inputs BLOB, stored TEXT, outputs BLOB, PRIMARY KEY (run, task_id)) WITHOUT ROWID;
@@ -72,9 +73,10 @@ class Journal:
         self.path = os.path.join(folder, DATABASE)
         self._reader = connect(self.path)          # the application thread's lookups
         self._reader.executescript(_SCHEMA)
-        _add_outputs_column(self._reader)
+        _add_columns(self._reader)
         self._packs = PackReader()
         self.run: int | None = None
+        self._discarded = 0
         self._writer = _Writer(self.path, commit_seconds, commit_events)
 
     # ---- runs ---------------------------------------------------------------------------------
@@ -83,6 +85,9 @@ class Journal:
             "INSERT INTO runs (application, arguments, started, status) VALUES (?, ?, ?, ?)",
             (application, json.dumps(list(arguments)), time.time(), "running"))
         self.run = self._writer.run = cursor.lastrowid
+        # Rows of runs up to the last whose outputs were discarded hold no reusable outputs
+        self._discarded = self._reader.execute(
+            "SELECT coalesce(max(run), 0) FROM runs WHERE discarded=1").fetchone()[0]
         self._writer.start()
         return self.run
 
@@ -138,9 +143,9 @@ class Journal:
         also records the task as finished with its record reported written, or as reused
         (a resumed run), else a complete record suffices (the cache)."""
         if require_done:
-            row = self._reader.execute(     # an earlier run's: as for packs, indexed once
+            row = self._reader.execute(     # an earlier run's (as for packs, indexed once),
                 "SELECT outputs FROM tasks WHERE key=? AND outputs IS NOT NULL AND run<? "
-                "LIMIT 1", (key, self.run)).fetchone()
+                "AND run>? LIMIT 1", (key, self.run, self._discarded)).fetchone()
             if row is not None:
                 return (row[0],)            # inline in the row (read_outputs knows the form)
             return self._reader.execute(
@@ -159,7 +164,9 @@ class Journal:
     def discard_outputs(self) -> None:
         """A run that finished has nothing left to resume: free the disk, keep the history."""
         self._writer.execute("DELETE FROM outputs", ())
-        self._writer.execute("UPDATE tasks SET outputs=NULL WHERE outputs IS NOT NULL", ())
+        # Inline outputs stay in their rows (clearing them would free no disk without a
+        # VACUUM); the mark makes them, like the packs, never reused again.
+        self._writer.execute("UPDATE runs SET discarded=1 WHERE run=?", (self.run,))
         self._writer.execute("DELETE FROM packs", ())
         self._writer.flush()
         shutil.rmtree(self.outputs_dir, ignore_errors=True)
@@ -277,11 +284,13 @@ def _close_writer(process: subprocess.Popen, path: str) -> None:
         log.error("the journal writer for %s exited with code %s", path, code)
 
 
-def _add_outputs_column(connection: sqlite3.Connection) -> None:
-    """A journal written before rows held inline outputs gains the column (--resume)."""
-    columns = [row[1] for row in connection.execute("PRAGMA table_info(tasks)")]
-    if "outputs" not in columns:
-        connection.execute("ALTER TABLE tasks ADD COLUMN outputs BLOB")
+def _add_columns(connection: sqlite3.Connection) -> None:
+    """A journal written before rows held inline outputs gains their columns (--resume)."""
+    for table, column, kind in (("tasks", "outputs", "BLOB"),
+                                ("runs", "discarded", "INTEGER DEFAULT 0")):
+        columns = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+        if column not in columns:
+            connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _drain(queue: deque) -> list:
