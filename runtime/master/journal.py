@@ -193,7 +193,7 @@ class _Writer:
 
     def start(self) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _WRITER_BOOT, _PACKAGE_ROOT, self._path],
+            [sys.executable, "-S", "-I", "-c", _WRITER_BOOT, _PACKAGE_ROOT, self._path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         self._thread.start()
 
@@ -264,7 +264,8 @@ class _Writer:
                 event.set()
 
 
-# The writer process imports only what it needs (the package's own __init__ files are empty).
+# The writer process imports only the standard library and its own module (the package's own
+# __init__ files are empty), so it starts without site-packages (see journal_writer).
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _WRITER_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
                 "from runtime.master.journal_writer import main; sys.exit(main(sys.argv[2:]))")
