@@ -41,26 +41,29 @@ def test_remote_node_started_over_ssh_runs_tasks_and_exchanges_data(ssh_node, pr
         def remote_read(path):
             with open(path) as handle:
                 values = [int(v) for v in handle.read().split()]
-            return [np.arange(200_000) * sum(values), interfaces()]
+            return [np.arange(200_000) * sum(values), interfaces(),
+                    os.environ.get("SUPERSCALAR_PERSIST_DELAY")]
 
         @constraint(app_software="here")
         @task(returns=1)
         def local_sum(pair):
-            return [float(pair[0].sum()), pair[1], interfaces()]
+            return [float(pair[0].sum()), pair[1], interfaces(), pair[2]]
 
         if __name__ == "__main__":
             import sys
             print("RESULT", json.dumps(compss_wait_on(local_sum(remote_read(sys.argv[1])))))
     """)
     monkeypatch.setenv("SUPERSCALAR_SSH", ssh_node.ssh)
+    monkeypatch.setenv("SUPERSCALAR_PERSIST_DELAY", "1.5")    # forwarded to the remote worker
     # --pythonpath: the remote worker runs this checkout, not whatever is installed there.
     run = run_program(path, args=[data], resources=resources,
                       extra=[f"--project={project}", f"--pythonpath={REPO}"], timeout=120)
     assert run.returncode == 0, run.stderr + _worker_logs(run)
-    total, remote_interfaces, local_interfaces = run.result
+    total, remote_interfaces, local_interfaces, remote_delay = run.result
     assert total == float(sum(range(200_000)) * 10)
     assert node_interface in remote_interfaces, "the remote task must run inside the namespace"
     assert node_interface not in local_interfaces
+    assert remote_delay == "1.5", "the runtime's settings reach a worker started over ssh"
 
 
 def _worker_logs(run) -> str:

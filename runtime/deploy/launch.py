@@ -16,10 +16,12 @@ import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 
+from ..core.collector import THRESHOLDS_ENV
 from ..resources import ComputeNode
 from ..transport.auth import RUN_KEY_ENV
 from ..transport.curve import CURVE_KEYS_ENV, CurveKeys
 from ..transport.framed import FramedChannel, pair
+from ..worker.delayed_persist import PERSIST_DELAY_ENV
 
 
 @dataclass(slots=True)
@@ -96,6 +98,9 @@ def start_local_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
 
 
 SSH_ENV = "SUPERSCALAR_SSH"
+# The runtime's own settings a worker reads from its environment: a local worker inherits the
+# master's, a remote one gets them exported by its ssh command.
+FORWARDED_ENV = (PERSIST_DELAY_ENV, THRESHOLDS_ENV)
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))   # the ssh command with its options, e.g. "ssh -i key -p 2222"
 
 
@@ -113,6 +118,8 @@ def start_ssh_worker(launch: WorkerLaunch, run_key: str) -> subprocess.Popen:
     python = launch.python or sys.executable
     remote_paths = [p for p in (*launch.pythonpath, node.pythonpath or "", _PACKAGE_ROOT) if p]
     exports = f"export PYTHONPATH={shlex.quote(os.pathsep.join(remote_paths))}; " if remote_paths else ""
+    exports += "".join(f"export {name}={shlex.quote(os.environ[name])}; "
+                       for name in FORWARDED_ENV if name in os.environ)
     if node.working_dir:
         exports += f"cd {shlex.quote(node.working_dir)}; "
     command = (f"{exports}read -r {RUN_KEY_ENV} {CURVE_KEYS_ENV}; "

@@ -29,6 +29,7 @@ class DoneReport:
     def __init__(self, persist_delay: float):
         self.persists = PersistQueue(persist_delay)
         self._done: list = []               # [task id, [[key, nbytes]], seconds(, start, end)]
+        self._finished: list = []           # (done entry, persist, outputs, frames, shared)
         self._outputs: list = []            # (task id, persist, outputs) to queue after the report
         self._records: list = []            # inline records' parts, joined into one frame
         self._records_size = 0
@@ -37,20 +38,27 @@ class DoneReport:
     def add(self, task_id: int, sizes: list, seconds: float, persist: list | None,
             outputs: list, frames: list, shared: bool) -> None:
         """A task finished: `outputs` as in its ExecResult (objects' bytes in `frames`),
-        `persist` its entry's, `shared` whether an output came in shared memory."""
+        `persist` its entry's, `shared` whether an output came in shared memory. Its record
+        is made at the end of the turn: a task that waits for this one starts first."""
         done = [task_id, sizes, seconds]
         self._done.append(done)
-        if persist is None:
-            return
-        record = None if shared else inline_record(persist, outputs, frames)
-        if record is None:
-            self._outputs.append((task_id, persist, outputs))
-            return
-        start = self._records_size
-        for part in record:
-            self._records_size += len(part) if type(part) is bytes else memoryview(part).nbytes
-        done += (start, self._records_size)
-        self._records += record
+        if persist is not None:
+            self._finished.append((done, persist, outputs, frames, shared))
+
+    def _take_records(self) -> None:
+        """Small journal records into this turn's TasksDone; the others queued for packs."""
+        finished, self._finished = self._finished, []
+        for done, persist, outputs, frames, shared in finished:
+            record = None if shared else inline_record(persist, outputs, frames)
+            if record is None:
+                self._outputs.append((done[0], persist, outputs))
+                continue
+            start = self._records_size
+            for part in record:
+                self._records_size += len(part) if type(part) is bytes else \
+                    memoryview(part).nbytes
+            done += (start, self._records_size)
+            self._records += record
 
     def fetched(self, keys) -> None:
         self.persists.fetched(keys)
@@ -67,6 +75,8 @@ class DoneReport:
         persists = self.persists
         persisted: list = []
         if self._done:
+            if self._finished:
+                self._take_records()
             done, self._done = self._done, []
             records = [b"".join(self._records)] if self._records else []
             self._records, self._records_size = [], 0
