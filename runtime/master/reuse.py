@@ -8,7 +8,8 @@ memoization (--cache, @task(cache=True)), both decided at submit time from conte
                                         │                         read them), the task never runs
         otherwise ─► entry["persist"] = [outputs folder, key, writes, journal?]: the worker
                      that runs it sends a small journal record inline with its report
-                     (records(), kept until the observer writes the task's row with it), or
+                     (backend.inline_records, until the observer writes it into the task's
+                     row), or
                      appends its outputs to a pack (journal records after a delay, and only
                      if still live: runtime/worker/delayed_persist.py); the engine observer
                      journals its end, and Persisted(task ids) from the worker marks a pack

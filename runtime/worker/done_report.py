@@ -2,9 +2,10 @@
 records of their outputs.
 
     ExecResult ─► DoneReport.add ─┬─ [task id, sizes, seconds] ──────────► TasksDone (turn end)
-                                  ├─ small journal record (inline_record) ─► the same TasksDone:
-                                  │    [start, end) of its one frame; the master stores it in
-                                  │    the task's journal row
+                                  ├─ small journal record (inline_record, made at the turn's
+                                  │    end, after the tasks this one unblocked started) ─► the
+                                  │    same TasksDone, [start, end) of its one frame; the
+                                  │    master stores it in the task's journal row
                                   └─ other records ─► PersistQueue (delayed_persist): packs,
                                        then Persisted(task ids) once written
     PersistNow(token) ─► every delayed record written, then Persisted(..., token)
