@@ -356,10 +356,13 @@ class ZmqBackend(Shell):
         link.last_seen = time.monotonic()
         if isinstance(message, protocol.TasksDone):
             results, records = [], []       # a malformed entry raises here, before any change
+            blob = None                     # the frame of inline journal records, as bytes
             for entry in message.results:
                 results.append((entry[0], dict(entry[1]), entry[2]))
                 if len(entry) > 3:
-                    records.append((entry[0], bytes(memoryview(frames[0])[entry[3]:entry[4]])))
+                    if blob is None:
+                        blob = frames[0] if type(frames[0]) is bytes else bytes(frames[0])
+                    records.append((entry[0], blob[entry[3]:entry[4]]))
             if records:
                 self.inline_records.update(records)
             self.apply(self.engine.tasks_done(results))
