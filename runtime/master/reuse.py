@@ -9,11 +9,10 @@ memoization (--cache, @task(cache=True)), both decided at submit time from conte
         otherwise ─► entry["persist"] = [outputs folder, key, writes, journal?]: the worker
                      that runs it sends a small journal record inline with its report
                      (backend.inline_records, until the observer writes it into the task's
-                     row), or
-                     appends its outputs to a pack (journal records after a delay, and only
-                     if still live: runtime/worker/delayed_persist.py); the engine observer
-                     journals its end, and Persisted(task ids) from the worker marks a pack
-                     record reusable (tasks.stored = 'journal').
+                     row), or appends its outputs to a pack (journal records after a delay,
+                     and only if still live: runtime/worker/delayed_persist.py); the engine
+                     observer journals its end, and Persisted(task ids) from the worker marks
+                     a pack record reusable (tasks.stored = 'journal').
 
 The engine never sees a reused task, so the resumed run's graph holds only the tasks that run.
 """
