@@ -75,8 +75,8 @@ class TaskReuse:
         self.exit_code = 0                   # the application's, set by runcompss
         self.reused = self.cache_hits = self.cache_misses = 0
         self.ran = self.failed = self.cancelled = 0          # counted by the engine observer
-        # task id -> inline record, until the observer puts it in the task's row (a late
-        # reply for a task cancelled meanwhile leaves its few bytes there: rare)
+        # task id -> inline record, until the observer puts it in the task's row (the
+        # backend clears what a TasksDone left: a late reply for a task cancelled meanwhile)
         self._records: dict[int, bytes] = session.backend.inline_records
         if options.journal_dir:
             self.journal = self._open_journal()

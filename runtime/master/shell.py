@@ -77,7 +77,7 @@ class Shell:
         self.on_persisted = None
         # task id -> the small journal record its worker sent inline with its report
         # (runtime.worker.persist.inline_record), until the journal's observer takes it when
-        # the task is marked done; only journaled tasks have one
+        # the task is marked done, in the same TasksDone; only journaled tasks have one
         self.inline_records: dict[int, bytes] = {}
 
     def apply(self, instructions: list) -> None:

@@ -366,6 +366,8 @@ class ZmqBackend(Shell):
             if records:
                 self.inline_records.update(records)
             self.apply(self.engine.tasks_done(results))
+            if self.inline_records:         # the journal took its tasks' records; what is
+                self.inline_records.clear()     # left was a late reply's (a task cancelled)
         elif isinstance(message, protocol.TaskFailed):
             payload = ([bytes(memoryview(f)) for f in frames[:message.exception_frames]],
                        message.traceback)
