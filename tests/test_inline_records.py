@@ -14,15 +14,15 @@ from runtime.worker.persist import INLINE_LIMIT, inline_record, read_inline
 KEY = bytes(range(16))
 
 
-def joined(parts) -> bytes:
-    return b"".join(bytes(part) for part in parts)
+def joined(frames) -> bytes:
+    return b"".join(bytes(frame) for frame in frames)
 
 
 def test_one_small_object_round_trips_without_a_header():
     frame = pickle.dumps({"answer": 42})
-    parts = inline_record(["/out", KEY, ["d1v1"], True], [["d1v1", 0, 1, "obj", None, 9]],
-                          [frame])
-    (kind, frames, path, nbytes), = read_inline(joined(parts))
+    record = inline_record(["/out", KEY, ["d1v1"], True], [["d1v1", 0, 1, "obj", None, 9]],
+                           [frame])
+    (kind, frames, path, nbytes), = read_inline(record)
     assert (kind, path, nbytes) == ("obj", None, len(frame))
     assert pickle.loads(joined(frames)) == {"answer": 42}
 
@@ -32,8 +32,8 @@ def test_several_outputs_and_frames_keep_the_declared_order():
     first, second = pickle.dumps("first"), [pickle.dumps([1, 2]), b"\x01\x02"]
     frames = [*second, first]
     described = [["d2v1", 0, 2, "obj", None, 11], ["d1v1", 2, 1, "obj", None, len(first)]]
-    parts = inline_record(["/out", KEY, ["d1v1", "d2v1"], True], described, frames)
-    outputs = read_inline(joined(parts))
+    record = inline_record(["/out", KEY, ["d1v1", "d2v1"], True], described, frames)
+    outputs = read_inline(record)
     assert [joined(frames) for _, frames, _, _ in outputs] == [first, b"".join(second)]
     assert [nbytes for *_, nbytes in outputs] == [len(first), sum(map(len, second))]
 
@@ -49,8 +49,8 @@ def test_large_file_cache_and_unjournaled_records_do_not_go_inline():
 
 
 def small_record(value) -> bytes:
-    return joined(inline_record(["/out", KEY, ["d1v1"], True], [["d1v1", 0, 1, "obj", None, 5]],
-                                [pickle.dumps(value)]))
+    return inline_record(["/out", KEY, ["d1v1"], True], [["d1v1", 0, 1, "obj", None, 5]],
+                         [pickle.dumps(value)])
 
 
 def journaled_run(folder, value=None, discard=False) -> tuple:

@@ -26,6 +26,8 @@ import types
 
 import msgpack
 
+from ..transport.payload import frame_size
+
 DIGEST_SIZE = 16
 _blake2b = hashlib.blake2b
 # task_key runs on the application thread only; msgpack.packb would build a Packer per call
@@ -161,10 +163,9 @@ def task_key(call, seeded_hasher, read_identities: list) -> bytes:
     if frames and _TRACKERS_BY_CLASS_DATA:
         frames = _stable_frames(frames)
     if len(frames) == 1:                   # the usual call: one captured frame
-        frame = frames[0]
-        sizes = [len(frame) if type(frame) is bytes else memoryview(frame).nbytes]
+        sizes = [frame_size(frames[0])]
     else:
-        sizes = [len(f) if type(f) is bytes else memoryview(f).nbytes for f in frames]
+        sizes = [frame_size(f) for f in frames]
     hasher = seeded_hasher.copy()
     hasher.update(_SHAPE_PACKER.pack([args, kwargs, len(entry["returns"]), len(read_identities),
                                       sizes]))

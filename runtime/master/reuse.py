@@ -116,42 +116,31 @@ class TaskReuse:
             key = digest(b"unkeyable", os.urandom(16))
         writes = call.writes
         identities = self._identities
-        if len(writes) == 1:                   # the usual task: its key names its output
-            identities[writes[0]] = key
-            if not writes[0].endswith("v1"):
-                self._forget_previous(writes[0])
-        else:
-            for index, write in enumerate(writes):
-                identities[write] = output_identity(key, index) if index else key
-                if not write.endswith("v1"):
-                    self._forget_previous(write)
+        for index, write in enumerate(writes):
+            identities[write] = output_identity(key, index)
+            if not write.endswith("v1"):
+                self._forget_previous(write)
         input_bytes = b"".join(inputs) if inputs else b""
-        if not self._cache_all and not self._resume and "cache" not in call.entry:
-            if self.journal is not None and call.name not in self._avoid:   # the usual run
-                call.entry["persist"] = [self.journal.outputs_dir, key, writes, True]
-                call.identity = (key, input_bytes, "journal")
-            else:
-                call.identity = (key, input_bytes, None)
-            return False
-        wants_cache = (self._cache_all or "cache" in call.entry) and \
-            self._cache_store() is not None
-        found = None
-        if wants_cache or self._resume:
-            found = self._find(key, wants_cache)
-        if found is not None and self._load(call, *found):
-            self.reused += 1
-            if found[0] is self._cache:
-                self.cache_hits += 1
-            if self.journal is not None:
-                self.journal.record(call.task_id, key, call.name, "reused", input_bytes, None)
-            return True
-        store, stored = None, None
-        if wants_cache:
-            store, stored = self._cache_store(), "cache"
-            self.cache_misses += 1
-        elif self.journal is not None and call.name not in self._avoid:
-            store, stored = self.journal, "journal"
-        if store is not None:
+        stored = None
+        if self._cache_all or self._resume or "cache" in call.entry:   # else nothing to find
+            wants_cache = (self._cache_all or "cache" in call.entry) and \
+                self._cache_store() is not None
+            found = self._find(key, wants_cache) if wants_cache or self._resume else None
+            if found is not None and self._load(call, *found):
+                self.reused += 1
+                if found[0] is self._cache:
+                    self.cache_hits += 1
+                if self.journal is not None:
+                    self.journal.record(call.task_id, key, call.name, "reused", input_bytes,
+                                        None)
+                return True
+            if wants_cache:
+                stored = "cache"
+                self.cache_misses += 1
+        if stored is None and self.journal is not None and call.name not in self._avoid:
+            stored = "journal"
+        if stored is not None:
+            store = self._cache if stored == "cache" else self.journal
             call.entry["persist"] = [store.outputs_dir, key, writes, stored == "journal"]
         call.identity = (key, input_bytes, stored)
         return False

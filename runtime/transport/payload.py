@@ -101,6 +101,12 @@ def frames_nbytes(frames: list) -> int:
     return sum(memoryview(frame).nbytes for frame in frames)
 
 
+def frame_size(frame) -> int:
+    """Bytes in one frame: bytes (the usual small frame, without making a memoryview), or any
+    buffer (memoryview, zmq.Frame, a shared mapping)."""
+    return len(frame) if type(frame) is bytes else memoryview(frame).nbytes
+
+
 def compact_frames(frames) -> list:
     """Frames kept for a while (stores): small ones as plain bytes, which weigh a fraction of a
     ZeroMQ message object; large ones stay as received (zero-copy)."""

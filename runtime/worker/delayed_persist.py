@@ -94,16 +94,6 @@ class PersistQueue:
     def add_outputs(self, task_id: int, persist: list, outputs: list, store, now: float) -> None:
         """add() for an ExecResult's outputs, their frames read from the worker's store
         (shared-memory outputs included)."""
-        if len(outputs) == 1 and self.delay > 0 and len(persist) > 3 and persist[3]:
-            key, _, _, kind, path, nbytes = outputs[0]
-            if kind == "obj":                  # the usual task: one object, delayed
-                stored = store.get(key)
-                frames = stored.object_frames() if stored is not None else []
-                record = PendingRecord(task_id, persist, [[key, 0, len(frames), kind, path,
-                                                           nbytes]], frames, now + self.delay)
-                self._waiting.append(record)
-                self._by_key[key] = record
-                return
         described, data = [], []
         for key, _, _, kind, path, nbytes in outputs:
             stored = store.get(key)

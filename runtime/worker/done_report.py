@@ -32,7 +32,7 @@ class DoneReport:
         self._done: list = []               # [task id, [[key, nbytes]], seconds(, start, end)]
         self._finished: list = []           # (done entry, persist, outputs, frames, shared)
         self._outputs: list = []            # (task id, persist, outputs) to queue after the report
-        self._records: list = []            # inline records' parts, joined into one frame
+        self._records: list = []            # inline records, joined into one frame
         self._records_size = 0
         self._tokens: list[int] = []        # PersistNow requests answered this turn
 
@@ -55,11 +55,9 @@ class DoneReport:
                 self._outputs.append((done[0], persist, outputs))
                 continue
             start = self._records_size
-            for part in record:
-                self._records_size += len(part) if type(part) is bytes else \
-                    memoryview(part).nbytes
+            self._records_size += len(record)
             done += (start, self._records_size)
-            self._records += record
+            self._records.append(record)
 
     def fetched(self, keys) -> None:
         self.persists.fetched(keys)

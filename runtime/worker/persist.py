@@ -35,6 +35,8 @@ import struct
 
 import msgpack
 
+from ..transport.payload import frame_size
+
 log = logging.getLogger("superscalar.persist")
 
 MAGIC = b"SSP1"
@@ -63,7 +65,7 @@ class _PackWriter:
         small = self.small
         small += head
         for frame in frames:
-            if (len(frame) if type(frame) is bytes else memoryview(frame).nbytes) < _SMALL:
+            if frame_size(frame) < _SMALL:
                 small += frame
             else:
                 self.parts.append(small)
@@ -153,29 +155,28 @@ INLINE_LIMIT = 512      # a journal record of at most this many payload bytes go
 ONE_FRAME = b"\0"       # an inline record that is one object's one frame, no header
 
 
-def inline_record(persist: list, described: list, frames: list) -> list | None:
+def inline_record(persist: list, described: list, frames: list) -> bytes | None:
     """A journal record small enough to travel inside the worker's TasksDone and be stored in
-    the task's own journal row, as parts to join, or None (the record goes to a pack,
-    delayed). Why: a tiny result costs less to send on than to track, delay, append and
-    report on its own; the row and its outputs then commit in one transaction, with no
-    persisted mark. The usual task (one object, one frame) is sent as ONE_FRAME + the frame:
-    no header to build per task (read_inline knows both forms)."""
+    the task's own journal row, or None (the record goes to a pack, delayed). Why: a tiny
+    result costs less to send on than to track, delay, append and report on its own; the
+    row and its outputs then commit in one transaction, with no persisted mark. The usual task
+    (one object, one frame) is sent as ONE_FRAME + the frame: no header to build per task
+    (read_inline knows both forms)."""
     if len(persist) < 4 or not persist[3]:
         return None
     if len(described) == 1 and described[0][2] == 1 and described[0][3] == "obj":
         frame = frames[described[0][1]]
-        size = len(frame) if type(frame) is bytes else memoryview(frame).nbytes
-        return [ONE_FRAME, frame] if size <= INLINE_LIMIT else None
+        return ONE_FRAME + frame if frame_size(frame) <= INLINE_LIMIT else None
     total = 0
     for output in described:
         if output[3] != "obj":
             return None
         for frame in frames[output[1]:output[1] + output[2]]:
-            total += len(frame) if type(frame) is bytes else memoryview(frame).nbytes
+            total += frame_size(frame)
     if total > INLINE_LIMIT:
         return None
     head, payload = _record(None, persist[1], persist[2], described, frames)
-    return [head, *payload]
+    return b"".join([head, *payload])
 
 
 def read_inline(record: bytes) -> list:
@@ -205,16 +206,6 @@ def _writer(folder: str) -> _PackWriter:
 
 def _add_record(writer: _PackWriter, folder: str, task_key: bytes, writes: list,
                 described: list, frames: list) -> None:
-    if len(described) == 1 and len(frames) == 1 and type(frames[0]) is bytes and \
-            len(frames[0]) < _SMALL and described[0][3] == "obj" and len(writes) == 1 and \
-            described[0][0] == writes[0]:   # the usual task, one small frame: into the buffer
-        frame = frames[0]
-        header = _packer.pack([task_key, [["obj", [len(frame)]]]])
-        small = writer.small
-        small += _PREFIX.pack(MAGIC, len(header))
-        small += header
-        small += frame
-        return
     writer.add(*_record(folder, task_key, writes, described, frames))
 
 
@@ -253,7 +244,7 @@ def _layout(folder: str, task_key: bytes, writes: list, described: list,
 
 
 def _sizes(frames: list) -> list:
-    return [len(f) if type(f) is bytes else memoryview(f).nbytes for f in frames]
+    return [frame_size(f) for f in frames]
 
 
 def _link_or_copy(kind: str, source: str, target: str) -> None:
